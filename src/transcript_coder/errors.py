@@ -1,0 +1,109 @@
+"""One catalogue of user-facing errors, each with a stable code.
+
+Users can grep a code; tests assert on it. A message names the file (and the line or key where one
+applies) and says what is wrong in the user's words, never as a Python traceback.
+
+Ranges:
+    E0xx  configuration and codebooks
+    E1xx  transcript input (readers, segmentation, roles)
+    E2xx  models (loading, saving, labels)
+    E3xx  training and evaluation data
+    E4xx  command line and batch runs
+"""
+
+from __future__ import annotations
+
+
+class Errors:
+    """Message templates, keyed by stable error code."""
+
+    # --- configuration and codebooks -------------------------------------------------------
+    E001 = "{path}: cannot read YAML: {detail}"
+    E002 = "{path}: {key}: {detail}"
+    E003 = "{path}: scheme id '{scheme}' is defined twice (also in {other})"
+    E004 = "no codebook defines scheme '{scheme}' (known: {known})"
+    E005 = "{path}: {key}: rule refers to unknown scheme or code '{ref}'"
+    E006 = "{path}: codebook directory has no *.yaml files"
+    E007 = "{path}: not found"
+
+    # --- transcript input -------------------------------------------------------------------
+    E101 = "{path}: file is empty or contains only whitespace"
+    E102 = "{path}: looks like a binary file, not a transcript"
+    E103 = "{path} line {line}: no speaker label; expected 'Name: text' (no line in the file has one)"
+    E104 = "{path} line {line}: malformed timestamp '{value}'"
+    E105 = "{path}: invalid JSON at line {line}, column {column}: {detail}"
+    E106 = "{path}: cannot decode text (tried {encodings})"
+    E107 = "{path}: unsupported transcript format (extension '{suffix}'); supported: {supported}"
+    E108 = "{path}: no column for {what}; columns are {columns} (set it with {option})"
+    E109 = "{path}: no turns with text were found"
+    E110 = "{path} line {line}: {detail}"
+    E111 = "{path}: {detail}"
+    E112 = "{path}: only one speaker ('{speaker}'); coding it as {role}, but role inference needs two"
+
+    # --- models -----------------------------------------------------------------------------
+    E201 = "{path}: not a transcript_coder model folder (missing {missing})"
+    E202 = ("{path}: head '{scheme}' has labels {model_labels}, but codebook '{scheme}' has codes "
+            "{codebook_labels}; retrain the model or fix the codebook")
+    E203 = "{path}: model has no head for scheme '{scheme}' (heads: {heads})"
+    E204 = "base model '{name}' could not be loaded offline: {detail}"
+    E205 = "no model provides scheme '{scheme}'"
+
+    # --- training and evaluation data -----------------------------------------------------
+    E301 = "{path}: missing column(s) {columns}"
+    E302 = "{path} row {row}: unknown code '{value}' in column '{column}' for scheme '{scheme}'"
+    E303 = "{path}: no labelled rows for scheme '{scheme}'"
+    E304 = "{path} line {line}: {detail}"
+    E305 = "cannot split {n_groups} group(s) into train and validation; need at least 2"
+    E306 = "{path} row {row}: unknown role '{value}' (expected one of {roles})"
+    E307 = "unknown training data format '{name}' (known: {known})"
+
+    # --- command line and batch runs ------------------------------------------------------
+    E401 = "{path}: no transcript files matched"
+    E402 = "{detail}"
+
+
+class TranscriptCoderError(Exception):
+    """Base class for every error a user is meant to read.
+
+    ``code`` is the stable identifier (``"E103"``); ``fields`` hold the values the message was built
+    from, so callers (the batch writer's ``errors.csv``) can report the file and line separately.
+    """
+
+    def __init__(self, code: str, **fields: object) -> None:
+        self.code = code
+        self.fields = fields
+        template = getattr(Errors, code)
+        self.detail = template.format(**fields)
+        super().__init__(f"{code}: {self.detail}")
+
+    @property
+    def path(self) -> str | None:
+        """The file the error is about, when there is one."""
+        value = self.fields.get("path")
+        return None if value is None else str(value)
+
+    @property
+    def line(self) -> int | None:
+        """The 1-based line the error is about, when there is one."""
+        value = self.fields.get("line")
+        return value if isinstance(value, int) else None
+
+
+class ConfigError(TranscriptCoderError):
+    """A codebook or configuration file is invalid."""
+
+
+class InputError(TranscriptCoderError):
+    """A transcript cannot be read or segmented."""
+
+
+class ModelError(TranscriptCoderError):
+    """A model folder cannot be loaded or does not match its codebook."""
+
+
+class DataError(TranscriptCoderError):
+    """Training or evaluation data is malformed."""
+
+
+class UsageError(TranscriptCoderError):
+    """A command was called with options that cannot work together."""

@@ -1,0 +1,106 @@
+"""Plain dataclasses that flow between the stages.
+
+``readers`` produce a :class:`Session` of :class:`Turn`; ``segment`` turns it into
+:class:`Utterance` units with roles; ``codes`` attaches :class:`Code` decisions per scheme; and
+``summarize`` reduces a coded session to a :class:`SessionSummary`. None of these know about files
+or models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+#: The speaker roles the coding schemes are written for. A third speaker (co-therapist, relative)
+#: whom no alias or inference maps is coded as ``other``: nothing is predicted for them.
+THERAPIST = "therapist"
+CLIENT = "client"
+OTHER = "other"
+ROLES = (THERAPIST, CLIENT, OTHER)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One speaker turn as the input file has it.
+
+    ``speaker`` is the raw label (``"Dr. Lee"``, ``"SPEAKER_00"``); ``role`` is set only when the
+    input states it explicitly (a role column). ``line`` is the 1-based line (or cue, or segment
+    number) the turn starts at, for error messages. Times are seconds from the session start.
+    """
+
+    speaker: str
+    text: str
+    start: float | None = None
+    end: float | None = None
+    role: str | None = None
+    line: int | None = None
+
+
+@dataclass
+class Session:
+    """A transcript as read from one input: its turns in order, and where it came from."""
+
+    session_id: str
+    turns: list[Turn]
+    source: Path | None = None
+    reader: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def speakers(self) -> list[str]:
+        """Distinct speaker labels in order of first appearance."""
+        seen: dict[str, None] = {}
+        for turn in self.turns:
+            seen.setdefault(turn.speaker, None)
+        return list(seen)
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """The unit that gets coded: a whole turn, or one sentence of it (``--unit sentence``)."""
+
+    utterance_index: int
+    turn_index: int
+    speaker: str
+    role: str
+    text: str
+    start: float | None = None
+    end: float | None = None
+    context: str = ""
+
+
+@dataclass(frozen=True)
+class Code:
+    """One scheme's decision for one utterance, with the probability of every code."""
+
+    scheme: str
+    code: str
+    confidence: float
+    probabilities: dict[str, float]
+
+
+@dataclass
+class CodedUtterance:
+    """An utterance with the codes of every scheme that applies to its role."""
+
+    utterance: Utterance
+    codes: dict[str, Code] = field(default_factory=dict)
+
+    def serialize(self) -> dict:
+        """A JSON-ready dict."""
+        return {"utterance": asdict(self.utterance), "codes": {k: asdict(v) for k, v in self.codes.items()}}
+
+
+@dataclass
+class SessionSummary:
+    """Session-level scores supervisors know (MITI-style ratios, talk and emotion profiles)."""
+
+    session_id: str
+    counts: dict[str, dict[str, int]]
+    scores: dict[str, float | None]
+    turns_per_role: dict[str, int]
+    role_confidence: float | None = None
+
+    def serialize(self) -> dict:
+        """A JSON-ready dict."""
+        return asdict(self)
