@@ -39,6 +39,11 @@ class Errors:
     E110 = "{path} line {line}: {detail}"
     E111 = "{path}: {detail}"
     E112 = "{path}: only one speaker ('{speaker}'); coding it as {role}, but role inference needs two"
+    E113 = "{path}: {unit} {index}: {detail}"
+    E114 = ("{path}: reading .docx files needs python-docx; install it with: "
+            "pip install \"transcript_coder[docx]\"")
+    E115 = "{path}: not a readable .docx document ({detail})"
+    E116 = "{path}: cannot open the file: {detail}"
 
     # --- models -----------------------------------------------------------------------------
     E201 = "{path}: not a transcript_coder model folder (missing {missing})"
