@@ -1,0 +1,152 @@
+"""The ``transcript-coder`` command: a thin shell over the library.
+
+Each sub-command parses its options and calls the importable function of the same name. Errors a
+user is meant to read are printed as one line with their code (``E103: ...``), never a traceback.
+Exit status: 0 success, 1 when some work failed, 2 on usage or configuration errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+
+from . import __version__
+from .errors import ConfigError, TranscriptCoderError, UsageError
+
+log = logging.getLogger("transcript_coder")
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+def command(name: str):
+    """Register a handler for sub-command ``name``."""
+
+    def decorate(func: Callable[[argparse.Namespace], int]):
+        COMMANDS[name] = func
+        return func
+
+    return decorate
+
+
+def _parse_set(values: Sequence[str] | None) -> dict:
+    overrides = {}
+    for item in values or []:
+        if "=" not in item:
+            raise UsageError("E402", detail=f"--set expects key=value, got '{item}'")
+        key, raw = item.split("=", 1)
+        try:
+            overrides[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            overrides[key] = raw
+    return overrides
+
+
+@command("train")
+def train_cli(args: argparse.Namespace) -> int:
+    """``transcript-coder train --config configs/train/annomi.yaml``"""
+    from .progress import TqdmHook
+    from .train import load_train_config, train
+
+    overrides = _parse_set(args.set)
+    for key in ("base_model", "epochs", "max_train_examples", "seed", "threads"):
+        value = getattr(args, key)
+        if value is not None:
+            overrides[key] = value
+    if args.data is not None:
+        overrides["data.path"] = args.data
+    config = load_train_config(args.config, overrides)
+    cmd = "transcript-coder " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["train"] else None
+    result = train(config, output=args.output, hook=TqdmHook(disable=args.quiet), command=cmd)
+    summary = {s: round(r["macro_f1"], 4) for s, r in result.metrics["validation"].items()}
+    print(f"saved {result.output}")
+    print("validation macro-F1: " + ", ".join(f"{s} {v:.3f}" for s, v in summary.items()))
+    if result.metrics["test"]:
+        print("test macro-F1: " + ", ".join(f"{s} {r['macro_f1']:.3f}" for s, r in result.metrics["test"].items()))
+    return 0
+
+
+@command("evaluate")
+def evaluate_cli(args: argparse.Namespace) -> int:
+    """``transcript-coder evaluate --model models/annomi --data coded.csv``"""
+    from .evaluate import evaluate
+
+    if args.data is None and args.config is None:
+        raise UsageError("E402", detail="evaluate needs --data FILE or --config TRAIN_CONFIG")
+    result = evaluate(args.model, args.data, args.format, config_path=args.config, split=args.split,
+                      schemes=args.scheme, json_path=args.json)
+    print(result.table())
+    if args.json:
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+@command("codebooks")
+def codebooks_cli(args: argparse.Namespace) -> int:
+    """``transcript-coder codebooks [DIR]``: validate a codebook folder and list its schemes."""
+    from .codebook import load_codebook
+
+    codebook = load_codebook(args.directory)
+    for scheme in codebook.ordered():
+        cond = f"  when {scheme.applies_when.scheme} in {scheme.applies_when.codes}" if scheme.applies_when else ""
+        print(f"{scheme.id} v{scheme.version} [{scheme.kind}, {scheme.role}]: {', '.join(scheme.code_ids)}{cond}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every sub-command."""
+    parser = argparse.ArgumentParser(prog="transcript-coder", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"transcript_coder {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="fine-tune an encoder with one head per scheme")
+    p.add_argument("--config", required=True, help="training config (configs/train/*.yaml)")
+    p.add_argument("--output", help="model folder to write (default: the config's output)")
+    p.add_argument("--data", help="training data path (overrides data.path)")
+    p.add_argument("--base-model", dest="base_model", help="local Hugging Face folder or hub name")
+    p.add_argument("--epochs", type=float)
+    p.add_argument("--max-train-examples", dest="max_train_examples", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--threads", type=int)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key (dotted)")
+    p.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
+
+    p = sub.add_parser("evaluate", help="score a model on labelled data")
+    p.add_argument("--model", required=True, help="model folder")
+    p.add_argument("--data", help="labelled file")
+    p.add_argument("--format", default="coded_csv.v1", help="data format (coded_csv.v1, annomi.v1, goemotions.v1)")
+    p.add_argument("--config", help="training config: evaluate on its validation or test split")
+    p.add_argument("--split", choices=["validation", "test"], default="validation")
+    p.add_argument("--scheme", action="append", help="only these schemes")
+    p.add_argument("--json", help="also write the report as JSON here")
+
+    p = sub.add_parser("codebooks", help="validate a codebook folder and list its schemes")
+    p.add_argument("directory", nargs="?", help="default: configs/codebooks")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return COMMANDS[args.command](args)
+    except (UsageError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except TranscriptCoderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

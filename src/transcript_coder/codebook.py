@@ -1,0 +1,218 @@
+"""Codebooks: the coding schemes, their codes and the conditions under which they apply.
+
+Schemes live once, in ``configs/codebooks/*.yaml``; every other part of the package (training,
+model loading, coding, summaries, reports) reads labels from here. Files are validated on load
+against a schema that rejects unknown keys, so a typo fails with the file and the key's path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+from .paths import codebooks_dir
+
+_ID_PATTERN = r"^[a-z][a-z0-9_]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CodeSpec(_Strict):
+    """One code of a scheme: its id (used in files and models), display name and definition."""
+
+    id: str = Field(pattern=_ID_PATTERN)
+    name: str = Field(min_length=1)
+    definition: str = Field(min_length=1)
+
+
+class Condition(_Strict):
+    """A scheme applies to a unit only when another scheme's code is one of ``codes``."""
+
+    scheme: str = Field(pattern=_ID_PATTERN)
+    codes: list[str] = Field(min_length=1)
+
+
+class RollupRule(_Strict):
+    """``code`` is assigned when, for every scheme in ``when``, the unit's code is in the list."""
+
+    code: str
+    when: dict[str, list[str]] = Field(min_length=1)
+
+
+class Scheme(_Strict):
+    """A coding scheme: who it applies to, its codes, and (for a roll-up) the mapping rules.
+
+    ``role: any`` marks a scheme predicted for every unit whatever its speaker (``speaker_role``,
+    which role inference reads); it is not written as a code column.
+
+    ``kind: classifier`` schemes are predicted by a model head; ``kind: rollup`` schemes are
+    derived from other schemes' codes by ``rules`` (first match wins, else ``default``).
+    """
+
+    id: str = Field(pattern=_ID_PATTERN)
+    version: int = Field(ge=1)
+    name: str = Field(min_length=1)
+    role: Literal["therapist", "client", "other", "any"]
+    kind: Literal["classifier", "rollup"] = "classifier"
+    source: str = ""
+    description: str = ""
+    applies_when: Condition | None = None
+    codes: list[CodeSpec] = Field(min_length=2)
+    rules: list[RollupRule] = Field(default_factory=list)
+    default: str | None = None
+
+    @field_validator("codes")
+    @classmethod
+    def _unique_codes(cls, codes: list[CodeSpec]) -> list[CodeSpec]:
+        ids = [c.id for c in codes]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"code id(s) defined twice: {', '.join(dupes)}")
+        return codes
+
+    @model_validator(mode="after")
+    def _rollup_fields(self) -> "Scheme":
+        ids = set(self.code_ids)
+        if self.kind == "rollup":
+            if not self.rules:
+                raise ValueError("a rollup scheme needs 'rules'")
+            for rule in self.rules:
+                if rule.code not in ids:
+                    raise ValueError(f"rule code '{rule.code}' is not one of this scheme's codes")
+            if self.default is not None and self.default not in ids:
+                raise ValueError(f"default '{self.default}' is not one of this scheme's codes")
+        elif self.rules or self.default is not None:
+            raise ValueError("'rules' and 'default' are only for kind: rollup")
+        return self
+
+    @property
+    def code_ids(self) -> list[str]:
+        """Code ids in codebook order."""
+        return [c.id for c in self.codes]
+
+    def code(self, code_id: str) -> CodeSpec:
+        """The code with this id (KeyError if none)."""
+        for c in self.codes:
+            if c.id == code_id:
+                return c
+        raise KeyError(code_id)
+
+    def applies(self, codes: dict[str, str]) -> bool:
+        """Whether this scheme applies to a unit whose other schemes coded it as ``codes``."""
+        cond = self.applies_when
+        return cond is None or codes.get(cond.scheme) in cond.codes
+
+    def roll_up(self, codes: dict[str, str]) -> str | None:
+        """The roll-up code for a unit already coded with ``codes`` (rollup schemes only)."""
+        for rule in self.rules:
+            if all(codes.get(scheme) in allowed for scheme, allowed in rule.when.items()):
+                return rule.code
+        return self.default
+
+
+@dataclass(frozen=True)
+class Codebook:
+    """All schemes from one codebook folder, keyed by scheme id, with their source files."""
+
+    schemes: dict[str, Scheme]
+    files: dict[str, Path]
+
+    def __getitem__(self, scheme_id: str) -> Scheme:
+        try:
+            return self.schemes[scheme_id]
+        except KeyError:
+            raise ConfigError("E004", scheme=scheme_id, known=", ".join(sorted(self.schemes))) from None
+
+    def __contains__(self, scheme_id: object) -> bool:
+        return scheme_id in self.schemes
+
+    def __iter__(self):
+        return iter(self.schemes.values())
+
+    def for_role(self, role: str, kind: str | None = None) -> list[Scheme]:
+        """Schemes that apply to speakers of ``role``, optionally of one ``kind``, in dependency order."""
+        return [s for s in self.ordered() if s.role == role and (kind is None or s.kind == kind)]
+
+    def ordered(self) -> list[Scheme]:
+        """Schemes ordered so that each comes after the schemes its condition or rules read."""
+        done: dict[str, Scheme] = {}
+
+        def visit(scheme: Scheme) -> None:
+            if scheme.id in done:
+                return
+            deps = [scheme.applies_when.scheme] if scheme.applies_when else []
+            deps += [s for rule in scheme.rules for s in rule.when]
+            for dep in deps:
+                visit(self.schemes[dep])
+            done[scheme.id] = scheme
+
+        for scheme in sorted(self.schemes.values(), key=lambda s: s.id):
+            visit(scheme)
+        return list(done.values())
+
+    def versions(self) -> dict[str, int]:
+        """Scheme id -> version, for run manifests."""
+        return {s.id: s.version for s in self.schemes.values()}
+
+
+def _format_location(loc: tuple) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def load_scheme(path: str | Path) -> Scheme:
+    """Read and validate one scheme file; errors name the file and the offending key."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("E007", path=path) from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError("E001", path=path, detail=str(exc).replace("\n", " ")) from None
+    if not isinstance(raw, dict):
+        raise ConfigError("E002", path=path, key="(top level)", detail="expected a mapping of keys to values")
+    try:
+        return Scheme.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        detail = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        raise ConfigError("E002", path=path, key=_format_location(first["loc"]), detail=detail) from None
+
+
+def load_codebook(directory: str | Path | None = None) -> Codebook:
+    """Load every ``*.yaml`` scheme in ``directory`` (default: ``configs/codebooks``) and check
+    that conditions and roll-up rules refer to schemes and codes that exist."""
+    directory = Path(directory) if directory is not None else codebooks_dir()
+    if not directory.is_dir():
+        raise ConfigError("E007", path=directory)
+    files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
+    if not files:
+        raise ConfigError("E006", path=directory)
+    schemes: dict[str, Scheme] = {}
+    sources: dict[str, Path] = {}
+    for path in files:
+        scheme = load_scheme(path)
+        if scheme.id in schemes:
+            raise ConfigError("E003", path=path, scheme=scheme.id, other=sources[scheme.id])
+        schemes[scheme.id] = scheme
+        sources[scheme.id] = path
+    for scheme in schemes.values():
+        path = sources[scheme.id]
+        refs: list[tuple[str, str, list[str]]] = []
+        if scheme.applies_when:
+            refs.append(("applies_when", scheme.applies_when.scheme, scheme.applies_when.codes))
+        for i, rule in enumerate(scheme.rules):
+            refs += [(f"rules.{i}.when", s, codes) for s, codes in rule.when.items()]
+        for key, ref_scheme, ref_codes in refs:
+            if ref_scheme not in schemes:
+                raise ConfigError("E005", path=path, key=key, ref=ref_scheme)
+            for code in ref_codes:
+                if code not in schemes[ref_scheme].code_ids:
+                    raise ConfigError("E005", path=path, key=key, ref=f"{ref_scheme}.{code}")
+    return Codebook(schemes=schemes, files=sources)

@@ -1,0 +1,112 @@
+"""Agreement metrics for one scheme: per-code precision / recall / F1, macro-F1, Cohen's kappa and
+the confusion matrix, as MI-coding papers report them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from sklearn.metrics import cohen_kappa_score, confusion_matrix, precision_recall_fscore_support
+
+
+@dataclass
+class SchemeReport:
+    """Agreement of predicted codes with reference codes for one scheme.
+
+    For multi-label schemes the per-code figures and macro-F1 are over binary decisions per code,
+    and kappa and the confusion matrix are over the top code on units with one reference code.
+    """
+
+    scheme: str
+    labels: list[str]
+    n: int
+    per_code: dict[str, dict[str, float]]
+    macro_f1: float
+    accuracy: float
+    kappa: float
+    confusion: list[list[int]]
+    problem: str = "single_label"
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def table(self) -> str:
+        """A plain-text table: one line per code, then the summary and the confusion matrix."""
+        width = max(12, *(len(label) for label in self.labels))
+        lines = [f"{self.scheme}  (n={self.n}, {self.problem})",
+                 f"  {'code':<{width}} {'prec':>6} {'rec':>6} {'f1':>6} {'support':>8}"]
+        for label in self.labels:
+            m = self.per_code[label]
+            lines.append(f"  {label:<{width}} {m['precision']:>6.3f} {m['recall']:>6.3f} {m['f1']:>6.3f} {int(m['support']):>8}")
+        lines.append(f"  macro-F1 {self.macro_f1:.3f}   accuracy {self.accuracy:.3f}   Cohen's kappa {self.kappa:.3f}")
+        lines.append("  confusion (rows = reference, columns = predicted): " + " ".join(self.labels))
+        for label, row in zip(self.labels, self.confusion):
+            lines.append(f"  {label:<{width}} " + " ".join(f"{v:>6d}" for v in row))
+        return "\n".join(lines)
+
+
+def _per_code(labels: Sequence[str], p, r, f, s) -> dict[str, dict[str, float]]:
+    return {label: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+            for i, label in enumerate(labels)}
+
+
+def single_label_report(scheme: str, labels: Sequence[str], reference: Sequence[str], predicted: Sequence[str]) -> SchemeReport:
+    """Scores for exclusive codes; ``reference`` and ``predicted`` are aligned code ids."""
+    labels = list(labels)
+    if len(reference) != len(predicted):
+        raise ValueError("reference and predicted differ in length")
+    if not reference:
+        zero = {label: {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0} for label in labels}
+        return SchemeReport(scheme, labels, 0, zero, 0.0, 0.0, 0.0, [[0] * len(labels) for _ in labels])
+    p, r, f, s = precision_recall_fscore_support(reference, predicted, labels=labels, zero_division=0)
+    present = [i for i, label in enumerate(labels) if s[i] > 0 or label in set(predicted)]
+    macro = float(np.mean([f[i] for i in present])) if present else 0.0
+    kappa = cohen_kappa_score(reference, predicted, labels=labels) if len(set(reference) | set(predicted)) > 1 else 1.0
+    return SchemeReport(
+        scheme=scheme, labels=labels, n=len(reference), per_code=_per_code(labels, p, r, f, s), macro_f1=macro,
+        accuracy=float(np.mean([a == b for a, b in zip(reference, predicted)])),
+        kappa=float(0.0 if np.isnan(kappa) else kappa),
+        confusion=confusion_matrix(reference, predicted, labels=labels).tolist(),
+    )
+
+
+def multi_label_report(scheme: str, labels: Sequence[str], reference: Sequence[Sequence[str]],
+                       probabilities: np.ndarray, thresholds: Sequence[float]) -> SchemeReport:
+    """Scores for co-occurring codes: a code is predicted where its probability reaches its threshold
+    (and the top code always is, so every unit gets at least one)."""
+    labels = list(labels)
+    index = {label: i for i, label in enumerate(labels)}
+    gold = np.zeros((len(reference), len(labels)), dtype=int)
+    for row, codes in enumerate(reference):
+        for code in codes:
+            gold[row, index[code]] = 1
+    pred = (probabilities >= np.asarray(thresholds)[None, :]).astype(int)
+    pred[np.arange(len(pred)), probabilities.argmax(1)] = 1
+    p, r, f, s = precision_recall_fscore_support(gold, pred, zero_division=0)
+    single = [i for i, codes in enumerate(reference) if len(codes) == 1]
+    top = single_label_report(scheme, labels, [reference[i][0] for i in single],
+                              [labels[int(probabilities[i].argmax())] for i in single])
+    return SchemeReport(scheme=scheme, labels=labels, n=len(reference), per_code=_per_code(labels, p, r, f, s),
+                        macro_f1=float(np.mean(f)), accuracy=float((gold == pred).all(1).mean()),
+                        kappa=top.kappa, confusion=top.confusion, problem="multi_label")
+
+
+def tune_thresholds(reference: Sequence[Sequence[str]], labels: Sequence[str], probabilities: np.ndarray,
+                    grid: Sequence[float] = tuple(np.round(np.arange(0.1, 0.91, 0.05), 2))) -> list[float]:
+    """Per-code thresholds that maximise each code's F1 on held-out data."""
+    index = {label: i for i, label in enumerate(labels)}
+    gold = np.zeros((len(reference), len(labels)), dtype=bool)
+    for row, codes in enumerate(reference):
+        for code in codes:
+            gold[row, index[code]] = True
+    best = []
+    for j in range(len(labels)):
+        scores = []
+        for t in grid:
+            pred = probabilities[:, j] >= t
+            tp = (pred & gold[:, j]).sum()
+            denom = pred.sum() + gold[:, j].sum()
+            scores.append(2 * tp / denom if denom else 0.0)
+        best.append(float(grid[int(np.argmax(scores))]))
+    return best

@@ -1,0 +1,65 @@
+"""Model cards: what a model was trained on, under which licence, and how well it does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .codebook import Codebook
+from .metrics import SchemeReport
+
+
+def _report_block(title: str, reports: dict[str, SchemeReport]) -> list[str]:
+    lines = [f"## {title}", ""]
+    if not reports:
+        return lines + ["(none)", ""]
+    lines += ["| scheme | n | macro-F1 | accuracy | Cohen's kappa |", "|---|---|---|---|---|"]
+    for s, r in reports.items():
+        lines.append(f"| {s} | {r.n} | {r.macro_f1:.3f} | {r.accuracy:.3f} | {r.kappa:.3f} |")
+    lines.append("")
+    for s, r in reports.items():
+        lines += [f"### {s}", "", "| code | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+        for label in r.labels:
+            m = r.per_code[label]
+            lines.append(f"| {label} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {int(m['support'])} |")
+        lines += ["", "Confusion matrix (rows = reference, columns = predicted"
+                  + (", top code on single-code units" if r.problem == "multi_label" else "") + "):", "",
+                  "| | " + " | ".join(r.labels) + " |", "|---" * (len(r.labels) + 1) + "|"]
+        for label, row in zip(r.labels, r.confusion):
+            lines.append(f"| **{label}** | " + " | ".join(str(v) for v in row) + " |")
+        lines.append("")
+    return lines
+
+
+def write_model_card(output: Path, config, metrics: dict, validation: dict[str, SchemeReport],
+                     test: dict[str, SchemeReport], codebook: Codebook, command: str | None = None) -> Path:
+    """Write ``README.md`` (the model card) into a saved model folder."""
+    sizes = metrics["sizes"]
+    heads = ", ".join(f"`{s}` ({len(codebook[s].codes)} codes, v{codebook[s].version})" for s in config.schemes)
+    lines = [
+        f"# {config.name}", "",
+        "A transcript_coder model: one encoder shared by one classification head per coding scheme.", "",
+        "| | |", "|---|---|",
+        f"| heads | {heads} |",
+        f"| base model | `{config.base_model}` (all-MiniLM-L6-v2, Apache-2.0, for the default alias) |",
+        f"| training data | {config.data.description or config.data.format} |",
+        f"| data licence | {config.data.license or 'see the data source'} |",
+        f"| split | {metrics['split']} |",
+        f"| sizes | train {sizes['train']} units ({sizes['train_groups']} groups), validation {sizes['validation']} "
+        f"({sizes['validation_groups']} groups), test {sizes['test']} |",
+        f"| input | unit text{' + %d preceding turn(s), last %d words' % (config.context_turns, config.context_max_words) if config.context_turns else ''}; max {config.max_length} tokens |",
+        f"| training | {metrics['steps']} steps of batch {config.batch_size} (best at step {metrics['best_step']}), "
+        f"lr {config.learning_rate} (heads {config.head_learning_rate}), class weighting {config.class_weighting}, "
+        f"seed {config.seed}, {metrics['train_seconds'] / 60:.1f} min on {config.threads or 'all'} CPU thread(s) |",
+        f"| weights | `model.safetensors`, {config.save_dtype} |", "",
+        "## Intended use", "",
+        "Coding psychotherapy and counselling transcripts for research and supervision, with human review. "
+        "It is not a clinical instrument; codes are probabilities from a model trained on the data above "
+        "and inherit its biases (demonstration sessions, Reddit comments).", "",
+    ]
+    lines += _report_block("Validation", validation)
+    if test:
+        lines += _report_block("Test", test)
+    lines += ["## Retrain", "", "```", command or f"transcript-coder train --config configs/train/{config.name}.yaml", "```", ""]
+    path = output / "README.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path

