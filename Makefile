@@ -1,0 +1,31 @@
+# Every set-up path installs the CPU build of torch 2.13.0 first: a bare `torch` requirement with
+# nothing installed would pull a multi-GB CUDA build.
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+.PHONY: install test test-fast quickstart models clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+install: $(BIN)/python
+	$(BIN)/pip install torch==2.13.0
+	$(BIN)/pip install -e ".[test,docx,report]"
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+quickstart: install
+	$(BIN)/transcript-coder code data/fixtures/sessions --out out/quickstart
+
+# Retrain the shipped default models from ../shared/data (about 35 + 40 minutes on 2 cores).
+models: install
+	$(BIN)/transcript-coder train --config configs/train/annomi.yaml
+	$(BIN)/transcript-coder train --config configs/train/goemotions.yaml
+
+clean:
+	rm -rf out build dist *.egg-info .pytest_cache
