@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from . import __version__
-from .errors import ConfigError, TranscriptCoderError, UsageError
+from .errors import ConfigError, ModelError, TranscriptCoderError, UsageError
 
 log = logging.getLogger("transcript_coder")
 
@@ -96,6 +96,39 @@ def codebooks_cli(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("code")
+def code_cli(args: argparse.Namespace) -> int:
+    """``transcript-coder code INPUT... --out DIR``: code transcripts in a batch.
+
+    Exit status 0 when every input was coded, 1 when some failed (listed on stdout and in
+    ``DIR/errors.csv``), 2 on usage errors (including models, codebooks or configs that cannot
+    be loaded: nothing is coded then).
+    """
+    from dataclasses import replace
+
+    from .pipeline import CodeOptions, code
+    from .progress import TqdmHook
+    from .readers import ReaderOptions
+    from .roles import split_role_option
+
+    columns = {"speaker_columns": args.speaker_column, "text_columns": args.text_column,
+               "role_columns": args.role_column, "start_columns": args.start_column, "end_columns": args.end_column}
+    reader = replace(ReaderOptions(format=args.format, encoding=args.encoding),
+                     **{key: (value,) for key, value in columns.items() if value})
+    options = CodeOptions(
+        unit=args.unit, models=tuple(args.model) if args.model else None, codebooks=args.codebooks, reader=reader,
+        therapist=tuple(args.therapist or ()), speaker_roles=dict(split_role_option(v) for v in args.role or ()),
+        role_mapping=args.roles, batch_size=args.batch_size, threads=args.threads, force=args.force,
+    )
+    try:
+        result = code(args.inputs, args.out, options, hook=TqdmHook(disable=True if args.quiet else None))
+    except ModelError as exc:  # a model that cannot be used stops the run before anything is coded
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(result.report(warnings=not args.quiet))
+    return 0 if result.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every sub-command."""
     parser = argparse.ArgumentParser(prog="transcript-coder", description=__doc__.splitlines()[0])
@@ -123,6 +156,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=["validation", "test"], default="validation")
     p.add_argument("--scheme", action="append", help="only these schemes")
     p.add_argument("--json", help="also write the report as JSON here")
+
+    p = sub.add_parser("code", help="code transcripts (files, folders, globs) into an output folder",
+                       description="Code therapy transcripts: one coded CSV per session plus codes.csv, "
+                                   "sessions.csv, errors.csv and run.json in --out.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="transcript files, folders (searched recursively) or globs")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (re-running into it resumes)")
+    p.add_argument("--unit", default="turn", help="coding unit: turn (default) or sentence")
+    p.add_argument("--model", action="append", metavar="DIR",
+                   help="model folder (repeatable; default: every model in models/)")
+    p.add_argument("--codebooks", metavar="DIR", help="codebook folder (default: configs/codebooks)")
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=64, help="units per model batch (default 64)")
+    p.add_argument("--threads", type=int, help="torch threads (default: all cores)")
+    p.add_argument("--force", action="store_true", help="recode sessions already coded in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no warnings on stdout")
+    g = p.add_argument_group("reading transcripts")
+    g.add_argument("--format",
+                   help="reader name or family (labelled_text, csv, webvtt, srt, whisperx, json, jsonl, docx)")
+    g.add_argument("--encoding", help="text encoding (default: detected)")
+    g.add_argument("--speaker-column", dest="speaker_column", metavar="NAME", help="CSV/JSON column with the speaker")
+    g.add_argument("--text-column", dest="text_column", metavar="NAME", help="CSV/JSON column with the text")
+    g.add_argument("--role-column", dest="role_column", metavar="NAME", help="CSV/JSON column with the role")
+    g.add_argument("--start-column", dest="start_column", metavar="NAME", help="CSV/JSON column with the start time")
+    g.add_argument("--end-column", dest="end_column", metavar="NAME", help="CSV/JSON column with the end time")
+    g = p.add_argument_group("who is the therapist (first that decides: these options, a role column, "
+                             "the aliases in configs/roles.yaml, inference from the talk)")
+    g.add_argument("--therapist", action="append", metavar="LABEL", help="this speaker is the therapist (repeatable)")
+    g.add_argument("--role", action="append", metavar="SPEAKER=ROLE",
+                   help="set a speaker's role: therapist, client or other (repeatable)")
+    g.add_argument("--roles", metavar="FILE", help="mapping file (CSV or YAML) with columns session_id, speaker, role")
 
     p = sub.add_parser("codebooks", help="validate a codebook folder and list its schemes")
     p.add_argument("directory", nargs="?", help="default: configs/codebooks")

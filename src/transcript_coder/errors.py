@@ -44,6 +44,12 @@ class Errors:
             "pip install \"transcript_coder[docx]\"")
     E115 = "{path}: not a readable .docx document ({detail})"
     E116 = "{path}: cannot open the file: {detail}"
+    E117 = ("{path}: roles were inferred with low confidence ({confidence:.2f} < {threshold:.2f}): "
+            "{assignment}; check them, or set roles with --therapist, --role or --roles FILE")
+    E118 = ("{path}: cannot tell which of {speakers} is the therapist: no model provides scheme "
+            "'{scheme}'; set roles with --therapist, --role or --roles FILE")
+    E119 = ("{path}: no speaker is a therapist or a client (speakers: {speakers}); nothing to code; "
+            "set roles with --therapist, --role or --roles FILE")
 
     # --- models -----------------------------------------------------------------------------
     E201 = "{path}: not a transcript_coder model folder (missing {missing})"
@@ -65,6 +71,15 @@ class Errors:
     # --- command line and batch runs ------------------------------------------------------
     E401 = "{path}: no transcript files matched"
     E402 = "{detail}"
+    E403 = "{path}: role mapping{at}: {detail}"
+    E404 = "--role expects SPEAKER=ROLE with ROLE one of {roles}; got '{value}'"
+    E405 = "{path}: could not be coded ({detail}); this is a bug, please report it"
+    E406 = "{path}: cannot write output: {detail}"
+    E407 = ("no models found in {path} (a model folder holds a config.json with a 'transcript_coder' "
+            "block); pass --model DIR")
+    E408 = "scheme '{scheme}' is provided by two models, {first} and {second}; choose one with --model"
+    E409 = "unknown unit '{value}' (known: {known})"
+    E410 = "--{option} must be {detail}; got {value}"
 
 
 class TranscriptCoderError(Exception):

@@ -1,0 +1,152 @@
+"""The CSV tables of a coding run: per-session coded files, ``codes.csv``, ``sessions.csv`` and
+``errors.csv``. Every table is written atomically (:mod:`.atomic`) as UTF-8 with ``\\n`` line
+ends; numbers are formatted here and nowhere else, so the same data always gives the same bytes.
+
+Writers format; they never compute. Scores and counts come in a
+:class:`~transcript_coder.types.SessionSummary`, codes in a
+:class:`~transcript_coder.results.CodedSession`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from ..codebook import Codebook
+from ..registry import Registry
+from ..results import CodedSession, Problem
+from ..summarize import ScoreConfig, counted_schemes
+from ..types import ROLES, Code, SessionSummary
+from .atomic import atomic_open
+
+#: Column layouts of the per-session coded CSV, by versioned name. A layout names its columns;
+#: a column that is a scheme id holds that scheme's code, ``<scheme>_confidence`` its confidence.
+layouts: Registry = Registry("coded table layout")
+
+UNIT_COLUMNS = ("session_id", "utterance_index", "turn_index", "speaker", "role", "start", "end", "text")
+CONFIDENCE_SUFFIX = "_confidence"
+
+#: The layout issue 3 specifies. Schemes it does not list (``client_emotion_fine``,
+#: ``integrative``) are in ``codes.csv``.
+CODED_CSV_V1 = layouts.register("coded_csv.v1")(UNIT_COLUMNS + (
+    "therapist_behaviour", "therapist_behaviour_confidence", "question_type", "reflection_type",
+    "therapist_input_type", "client_talk_type", "client_talk_type_confidence", "client_emotion",
+    "client_emotion_confidence",
+))
+DEFAULT_LAYOUT = "coded_csv.v1"
+
+CODES_COLUMNS = ("session_id", "utterance_index", "turn_index", "speaker", "role", "scheme", "code",
+                 "confidence", "probabilities")
+ERRORS_COLUMNS = ("input", "session_id", "code", "line", "message", "level")
+SESSION_COLUMNS = ("session_id", "input", "reader", "unit", "turns", "units", "speakers", "role_method",
+                   "role_confidence")
+
+
+# ------------------------------------------------------------------------------ formatting
+def format_probability(value: float | None) -> str:
+    """A probability or score with four decimals; empty for ``None`` or NaN."""
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
+
+
+def format_seconds(value: float | None) -> str:
+    """Seconds to the millisecond, without trailing zeros (``12.5``, ``0``); empty if unknown."""
+    if value is None:
+        return ""
+    return (f"{value:.3f}".rstrip("0").rstrip(".")) or "0"
+
+
+def format_probabilities(code: Code) -> str:
+    """Every code's probability as a compact JSON object in codebook order; empty for roll-ups."""
+    if not code.probabilities:
+        return ""
+    return json.dumps({k: round(v, 4) for k, v in code.probabilities.items()}, separators=(",", ":"))
+
+
+def write_csv(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Path:
+    """Write a CSV table atomically; ``None`` cells are empty."""
+    with atomic_open(path) as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow(["" if cell is None else cell for cell in row])
+    return Path(path)
+
+
+# --------------------------------------------------------------------------- coded sessions
+def coded_rows(session: CodedSession, layout: str = DEFAULT_LAYOUT) -> Iterable[list[object]]:
+    """The rows of one session's coded CSV, one per unit in input order."""
+    columns = layouts.get(layout)
+    for coded in session.utterances:
+        u = coded.utterance
+        base = {"session_id": session.session_id, "utterance_index": u.utterance_index, "turn_index": u.turn_index,
+                "speaker": u.speaker, "role": u.role, "start": format_seconds(u.start), "end": format_seconds(u.end),
+                "text": u.text}
+        row = []
+        for column in columns:
+            if column in base:
+                row.append(base[column])
+            elif column in coded.codes:
+                row.append(coded.codes[column].code)
+            elif column.endswith(CONFIDENCE_SUFFIX) and column[: -len(CONFIDENCE_SUFFIX)] in coded.codes:
+                row.append(format_probability(coded.codes[column[: -len(CONFIDENCE_SUFFIX)]].confidence))
+            else:
+                row.append("")
+        yield row
+
+
+def write_coded_session(path: str | Path, session: CodedSession, layout: str = DEFAULT_LAYOUT) -> Path:
+    """``DIR/coded/<session_id>.csv``: one row per unit, the layout's columns."""
+    return write_csv(path, layouts.get(layout), coded_rows(session, layout))
+
+
+def codes_rows(session: CodedSession) -> Iterable[list[object]]:
+    """One row per unit and coded scheme (roll-ups included), in input and dependency order."""
+    for coded in session.utterances:
+        u = coded.utterance
+        for scheme, code in coded.codes.items():
+            yield [session.session_id, u.utterance_index, u.turn_index, u.speaker, u.role, scheme, code.code,
+                   format_probability(code.confidence), format_probabilities(code)]
+
+
+def write_codes(path: str | Path, sessions: Iterable[CodedSession]) -> Path:
+    """``DIR/codes.csv``: the long table of every decision with every code's probability."""
+    return write_csv(path, CODES_COLUMNS, (row for session in sessions for row in codes_rows(session)))
+
+
+# --------------------------------------------------------------------------------- sessions
+def session_header(codebook: Codebook, scores: ScoreConfig) -> list[str]:
+    """Columns of ``sessions.csv``: identity, roles, turns per role, scores, code counts, warnings."""
+    counts = [f"n_{scheme}.{code}" for scheme in counted_schemes(codebook) for code in codebook[scheme].code_ids]
+    return [*SESSION_COLUMNS, *(f"turns_{role}" for role in ROLES), *scores.score_names(codebook), *counts,
+            "warnings"]
+
+
+def session_row(session: CodedSession, summary: SessionSummary, codebook: Codebook, scores: ScoreConfig) -> list:
+    """One ``sessions.csv`` row."""
+    speakers = "; ".join(f"{s.speaker}={s.role}" for s in session.roles.speakers.values())
+    row: list[object] = [session.session_id, session.source, session.reader, session.unit, session.n_turns,
+                         len(session.utterances), speakers, session.roles.method,
+                         format_probability(summary.role_confidence)]
+    row += [summary.turns_per_role.get(role, 0) for role in ROLES]
+    row += [format_probability(summary.scores.get(name)) for name in scores.score_names(codebook)]
+    row += [summary.counts[scheme][code] for scheme in counted_schemes(codebook) for code in codebook[scheme].code_ids]
+    row.append(" | ".join(str(p) for p in session.problems))
+    return row
+
+
+def write_sessions(path: str | Path, rows: Iterable[tuple[CodedSession, SessionSummary]], codebook: Codebook,
+                   scores: ScoreConfig) -> Path:
+    """``DIR/sessions.csv``: one row per coded session."""
+    return write_csv(path, session_header(codebook, scores),
+                     (session_row(session, summary, codebook, scores) for session, summary in rows))
+
+
+# ----------------------------------------------------------------------------------- errors
+def write_errors(path: str | Path, problems: Iterable[tuple[str, str, Problem]]) -> Path:
+    """``DIR/errors.csv``: ``(input, session_id, problem)`` rows; errors are inputs not coded,
+    warnings are coded sessions to check."""
+    return write_csv(path, ERRORS_COLUMNS,
+                     ([source, session_id, p.code, p.line, p.message, p.level] for source, session_id, p in problems))
