@@ -86,6 +86,17 @@ def test_coded_csv_keeps_speakers_text_and_timestamps(quickstart):
     assert [(r["speaker"], r["role"]) for r in work[:2]] == [("Counsellor", "therapist"), ("Tom", "client")]
 
 
+def test_coded_csv_reads_back_as_training_data(quickstart, codebook):
+    from transcript_coder.corpora import corpora
+
+    out, _, _ = quickstart
+    _, rows = read_rows(out / "coded" / "sleep_mi.csv")
+    dataset = corpora.get("coded_csv.v1")(out / "coded" / "sleep_mi.csv", codebook)
+    assert dataset.num_rows == len(rows)
+    assert dataset[0]["therapist_behaviour"] == [rows[0]["therapist_behaviour"]]
+    assert dataset[1]["client_talk_type"] == [rows[1]["client_talk_type"]] and dataset[1]["context"] == rows[0]["text"]
+
+
 def test_codes_csv_is_the_long_table_of_the_same_decisions(quickstart, codebook):
     out, _, _ = quickstart
     header, rows = read_rows(out / "codes.csv")
