@@ -30,7 +30,8 @@ from .codebook import Codebook, load_codebook
 from .corpora import labelled_schemes, read_corpus
 from .errors import ConfigError, DataError
 from .metrics import SchemeReport, multi_label_report, single_label_report, tune_thresholds
-from .model import HeadSpec, InputSpec, ModelInfo, MultiHeadClassifier, TranscriptModel, build_encoder
+from .model import (CONFIG_KEY, HeadSpec, InputSpec, ModelInfo, MultiHeadClassifier, TranscriptModel,
+                    build_encoder, load_model)
 from .modelcard import write_model_card
 from .paths import project_home
 from .progress import NullHook, ProgressHook
@@ -239,6 +240,26 @@ def _selection_score(reports: dict[str, SchemeReport], schemes: Sequence[str]) -
     return float(np.mean(values)) if values else 0.0
 
 
+def finalize_model(model: TranscriptModel, summary: dict, valid_set: Dataset, test_set: Dataset | None,
+                   config: TrainConfig, codebook: Codebook, command: str | None = None) -> dict:
+    """Score a saved model on validation (and test), record the scores in its config, and write
+    ``metrics.json`` and the model card beside it. Returns the metrics."""
+    valid_reports = evaluate_dataset(model, valid_set, config.schemes)
+    test_reports = evaluate_dataset(model, test_set, config.schemes) if test_set is not None else {}
+    metrics = {**summary, "validation": {s: r.to_json() for s, r in valid_reports.items()},
+               "test": {s: r.to_json() for s, r in test_reports.items()}}
+    output = model.path
+    config_path = output / "config.json"
+    raw = json.loads(config_path.read_text(encoding="utf-8"))
+    raw[CONFIG_KEY].setdefault("extra", {})["validation_macro_f1"] = {s: round(r.macro_f1, 4) for s, r in valid_reports.items()}
+    if test_reports:
+        raw[CONFIG_KEY]["extra"]["test_macro_f1"] = {s: round(r.macro_f1, 4) for s, r in test_reports.items()}
+    config_path.write_text(json.dumps(raw, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    write_model_card(output, config, metrics, valid_reports, test_reports, codebook, command=command)
+    return metrics
+
+
 def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str | Path | None = None,
           hook: ProgressHook | None = None, command: str | None = None) -> TrainResult:
     """Run one training job as ``config`` describes; returns the saved model and its metrics."""
@@ -387,27 +408,17 @@ def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str 
             tuned.append(head)
         model.info.heads = tuned
 
-    valid_reports = evaluate_dataset(model, valid_set, config.schemes)
-    test_reports = evaluate_dataset(model, test_set, config.schemes) if test_set is not None else {}
-    elapsed = time.time() - started
-    metrics = {
-        "model": config.name,
-        "base_model": config.base_model,
-        "split": split_desc,
-        "sizes": {"train": len(rows), "validation": len(valid_set), "test": len(test_set) if test_set is not None else 0,
-                  "train_groups": len(set(train_set["group"])), "validation_groups": len(set(valid_set["group"]))},
-        "best_step": best_step,
-        "steps": step,
-        "train_seconds": round(elapsed, 1),
-        "history": history,
-        "validation": {s: r.to_json() for s, r in valid_reports.items()},
-        "test": {s: r.to_json() for s, r in test_reports.items()},
-        "config": config.model_dump(),
-    }
     output = Path(output) if output is not None else _expand(config.output)
-    model.info.extra = {"license": config.data.license, "data": config.data.description,
-                        "validation_macro_f1": {s: round(r.macro_f1, 4) for s, r in valid_reports.items()}}
+    model.info.extra = {"license": config.data.license, "data": config.data.description}
     model.save(output, dtype=config.save_dtype)
-    (output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    write_model_card(output, config, metrics, valid_reports, test_reports, codebook, command=command)
+    # Score the artefact users get: the saved (e.g. fp16) weights, reloaded.
+    model = load_model(output, codebook)
+    summary = {"model": config.name, "base_model": config.base_model, "split": split_desc,
+               "sizes": {"train": len(rows), "validation": len(valid_set),
+                         "test": len(test_set) if test_set is not None else 0,
+                         "train_groups": len(set(train_set["group"])),
+                         "validation_groups": len(set(valid_set["group"]))},
+               "best_step": best_step, "steps": step, "train_seconds": round(time.time() - started, 1),
+               "history": history, "config": config.model_dump()}
+    metrics = finalize_model(model, summary, valid_set, test_set, config, codebook, command=command)
     return TrainResult(model=model, output=output, metrics=metrics)
