@@ -115,3 +115,18 @@ def test_annomi_shared_data_counts(codebook, shared_data):
     train, valid = split_by_group(data, 0.2, seed=13)
     assert set(train["group"]).isdisjoint(valid["group"])
     assert 0.18 < len(valid) / len(data) < 0.25
+
+
+def test_training_config_rejects_unknown_keys(tmp_path):
+    from transcript_coder.errors import ConfigError
+    from transcript_coder.train import load_train_config
+
+    from .conftest import ROOT
+
+    path = tmp_path / "t.yaml"
+    path.write_text((ROOT / "configs" / "train" / "annomi.yaml").read_text().replace("batch_size:", "batchsize:"))
+    with pytest.raises(ConfigError) as err:
+        load_train_config(path)
+    assert err.value.code == "E002" and "batchsize" in str(err.value) and str(path) in str(err.value)
+    config = load_train_config(ROOT / "configs" / "train" / "annomi.yaml", {"epochs": 1, "data.validation_fraction": 0.3})
+    assert config.epochs == 1 and config.data.validation_fraction == 0.3

@@ -11,20 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from .configfile import StrictModel, load_yaml_config
 from .errors import ConfigError
 from .paths import codebooks_dir
 
 _ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class CodeSpec(_Strict):
+class CodeSpec(StrictModel):
     """One code of a scheme: its id (used in files and models), display name and definition."""
 
     id: str = Field(pattern=_ID_PATTERN)
@@ -32,21 +28,21 @@ class CodeSpec(_Strict):
     definition: str = Field(min_length=1)
 
 
-class Condition(_Strict):
+class Condition(StrictModel):
     """A scheme applies to a unit only when another scheme's code is one of ``codes``."""
 
     scheme: str = Field(pattern=_ID_PATTERN)
     codes: list[str] = Field(min_length=1)
 
 
-class RollupRule(_Strict):
+class RollupRule(StrictModel):
     """``code`` is assigned when, for every scheme in ``when``, the unit's code is in the list."""
 
     code: str
     when: dict[str, list[str]] = Field(min_length=1)
 
 
-class Scheme(_Strict):
+class Scheme(StrictModel):
     """A coding scheme: who it applies to, its codes, and (for a roll-up) the mapping rules.
 
     ``role: any`` marks a scheme predicted for every unit whatever its speaker (``speaker_role``,
@@ -162,27 +158,9 @@ class Codebook:
         return {s.id: s.version for s in self.schemes.values()}
 
 
-def _format_location(loc: tuple) -> str:
-    return ".".join(str(part) for part in loc) or "(top level)"
-
-
 def load_scheme(path: str | Path) -> Scheme:
     """Read and validate one scheme file; errors name the file and the offending key."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError("E007", path=path) from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError("E001", path=path, detail=str(exc).replace("\n", " ")) from None
-    if not isinstance(raw, dict):
-        raise ConfigError("E002", path=path, key="(top level)", detail="expected a mapping of keys to values")
-    try:
-        return Scheme.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        detail = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
-        raise ConfigError("E002", path=path, key=_format_location(first["loc"]), detail=detail) from None
+    return load_yaml_config(path, Scheme)
 
 
 def load_codebook(directory: str | Path | None = None) -> Codebook:

@@ -24,12 +24,11 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def load_yaml_config(path: str | Path, schema: type[M]) -> M:
-    """Read ``path`` and validate it against ``schema``.
+def read_yaml_mapping(path: str | Path) -> dict:
+    """The top-level mapping of a YAML file.
 
     Raises:
-        ConfigError: E007 missing file, E001 unreadable YAML, E002 a key with a bad value (its
-            dotted path is in the message).
+        ConfigError: E007 missing file, E001 unreadable YAML, E002 when the top level is not a mapping.
     """
     path = Path(path)
     try:
@@ -40,6 +39,11 @@ def load_yaml_config(path: str | Path, schema: type[M]) -> M:
         raise ConfigError("E001", path=path, detail=str(exc).replace("\n", " ")) from None
     if not isinstance(raw, dict):
         raise ConfigError("E002", path=path, key="(top level)", detail="expected a mapping of keys to values")
+    return raw
+
+
+def validate_config(raw: dict, schema: type[M], path: str | Path) -> M:
+    """Validate ``raw`` against ``schema``; the first problem is raised as E002 with its dotted key."""
     try:
         return schema.model_validate(raw)
     except ValidationError as exc:
@@ -47,6 +51,16 @@ def load_yaml_config(path: str | Path, schema: type[M]) -> M:
         key = ".".join(str(part) for part in first["loc"]) or "(top level)"
         detail = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
         raise ConfigError("E002", path=path, key=key, detail=detail) from None
+
+
+def load_yaml_config(path: str | Path, schema: type[M]) -> M:
+    """Read ``path`` and validate it against ``schema``.
+
+    Raises:
+        ConfigError: E007 missing file, E001 unreadable YAML, E002 a key with a bad value (its
+            dotted path is in the message).
+    """
+    return validate_config(read_yaml_mapping(path), schema, path)
 
 
 def file_sha256(path: str | Path, length: int | None = None) -> str:

@@ -11,7 +11,6 @@ codes is the job of :mod:`transcript_coder.codes`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -25,6 +24,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .codebook import Codebook
+from .configfile import file_sha256
 from .errors import ModelError
 from .paths import base_encoder_path
 
@@ -247,11 +247,7 @@ class TranscriptModel:
         if self.fingerprint_ is None:
             if self.path is None:
                 raise ValueError("model has not been saved")
-            digest = hashlib.sha256()
-            with open(self.path / "model.safetensors", "rb") as handle:
-                for chunk in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(chunk)
-            self.fingerprint_ = digest.hexdigest()[:16]
+            self.fingerprint_ = file_sha256(self.path / "model.safetensors", 16)
         return self.fingerprint_
 
 

@@ -22,11 +22,11 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 from datasets import Dataset
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from .codebook import Codebook, load_codebook
+from .configfile import StrictModel, read_yaml_mapping, validate_config
 from .corpora import labelled_schemes, read_corpus
 from .errors import ConfigError, DataError
 from .metrics import SchemeReport, multi_label_report, single_label_report, tune_thresholds
@@ -41,11 +41,7 @@ log = logging.getLogger(__name__)
 DATA_ENV = "TRANSCRIPT_CODER_DATA"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class DataConfig(_Strict):
+class DataConfig(StrictModel):
     """Where the training data is and how validation is held out.
 
     ``validation_path`` gives a fixed validation file (GoEmotions dev); otherwise a fraction of the
@@ -62,7 +58,7 @@ class DataConfig(_Strict):
     options: dict = Field(default_factory=dict)
 
 
-class TrainConfig(_Strict):
+class TrainConfig(StrictModel):
     """A training run (``configs/train/*.yaml``). Unknown keys are rejected."""
 
     name: str
@@ -106,25 +102,14 @@ def _expand(value: str) -> Path:
 
 def load_train_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
     """Read a training config; ``overrides`` (dotted keys, e.g. ``{"data.path": ...}``) win."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError("E007", path=path) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError("E001", path=path, detail=str(exc).replace("\n", " ")) from None
+    raw = read_yaml_mapping(path)
     for key, value in (overrides or {}).items():
         node = raw
         *parents, leaf = key.split(".")
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = value
-    try:
-        return TrainConfig.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        detail = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
-        raise ConfigError("E002", path=path, key=".".join(str(p) for p in first["loc"]), detail=detail) from None
+    return validate_config(raw, TrainConfig, path)
 
 
 def split_by_group(dataset: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:

@@ -54,14 +54,14 @@ def resolve_columns(names: Sequence[str], options: ReaderOptions, path: str | Pa
     if text is None:
         raise InputError(
             "E108", path=path, what="the turn text", columns=describe_columns(names),
-            option="ReaderOptions(text_columns=(...))",
+            option="--text-column NAME, or ReaderOptions(text_columns=...) from Python",
         )
     speaker = find_column(names, options.speaker_columns)
     role = find_column(names, options.role_columns)
     if speaker is None and role is None:
         raise InputError(
             "E108", path=path, what="the speaker", columns=describe_columns(names),
-            option="ReaderOptions(speaker_columns=(...)) or ReaderOptions(role_columns=(...))",
+            option="--speaker-column / --role-column NAME, or ReaderOptions(speaker_columns=...) from Python",
         )
     return Columns(
         text=text,
