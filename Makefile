@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install test test-fast quickstart models clean
+.PHONY: install test test-fast quickstart models chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ quickstart: install
 models: install
 	$(BIN)/transcript-coder train --config configs/train/annomi.yaml
 	$(BIN)/transcript-coder train --config configs/train/goemotions.yaml
+
+# Headless Chromium for the report's screenshot test (Debian/Ubuntu; needs root).
+chromium:
+	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 
 clean:
 	rm -rf out build dist *.egg-info .pytest_cache

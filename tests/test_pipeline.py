@@ -54,13 +54,16 @@ def test_coded_csv_has_exactly_the_issue_columns_and_empty_cells_for_other_roles
         "session_id", "utterance_index", "turn_index", "speaker", "role", "start", "end", "text",
         "therapist_behaviour", "therapist_behaviour_confidence", "question_type", "reflection_type",
         "therapist_input_type", "client_talk_type", "client_talk_type_confidence", "client_emotion",
-        "client_emotion_confidence"]
+        "client_emotion_confidence", "reviewed_therapist_behaviour", "reviewed_question_type",
+        "reviewed_reflection_type", "reviewed_therapist_input_type", "reviewed_client_talk_type",
+        "reviewed_client_emotion"]
     for record in result.records:
         header, rows = read_rows(out / "coded" / f"{record.session_id}.csv")
         assert header == list(CODED_CSV_V1)
         assert [int(r["utterance_index"]) for r in rows] == list(range(len(rows))) == list(range(record.units))
         assert {r["session_id"] for r in rows} == {record.session_id}
         for row in rows:
+            assert all(row[c] == "" for c in header if c.startswith("reviewed_"))  # for a supervisor to fill
             if row["role"] == "therapist":
                 assert all(row[c] == "" for c in CLIENT_CELLS)
                 assert row["therapist_behaviour"] and 0 < float(row["therapist_behaviour_confidence"]) <= 1

@@ -71,9 +71,23 @@ def train_cli(args: argparse.Namespace) -> int:
 
 @command("evaluate")
 def evaluate_cli(args: argparse.Namespace) -> int:
-    """``transcript-coder evaluate --model models/annomi --data coded.csv``"""
+    """``transcript-coder evaluate --model models/annomi --data coded.csv``, or agreement of two
+    codings: ``transcript-coder evaluate --reference HUMAN_DIR --compare OUT_DIR``."""
     from .evaluate import evaluate
 
+    if args.reference or args.compare:
+        from .agreement import agreement
+
+        if not (args.reference and args.compare) or args.model:
+            raise UsageError("E402", detail="agreement needs both --reference and --compare (and no --model)")
+        result = agreement(args.reference, args.compare, reference_columns=args.reference_columns,
+                           compare_columns=args.compare_columns, json_path=args.json)
+        print(result.table())
+        if args.json:
+            print(f"\nwrote {args.json}")
+        return 0
+    if args.model is None:
+        raise UsageError("E402", detail="evaluate needs --model (or --reference and --compare)")
     if args.data is None and args.config is None:
         raise UsageError("E402", detail="evaluate needs --data FILE or --config TRAIN_CONFIG")
     result = evaluate(args.model, args.data, args.format, config_path=args.config, split=args.split,
@@ -81,6 +95,34 @@ def evaluate_cli(args: argparse.Namespace) -> int:
     print(result.table())
     if args.json:
         print(f"\nwrote {args.json}")
+    return 0
+
+
+@command("report")
+def report_cli(args: argparse.Namespace) -> int:
+    """``transcript-coder report DIR [--human HUMAN_DIR]``: the HTML review report of a coding run."""
+    from .report import report
+
+    view = report(args.directory, human=args.human, human_columns=args.human_columns,
+                  low_confidence=args.low_confidence, config_path=args.config)
+    print(f"wrote {view.files['index']} and {len(view.files) - 1} session page(s)")
+    return 0
+
+
+@command("review")
+def review_cli(args: argparse.Namespace) -> int:
+    """``transcript-coder review import FILES... --out corrections.csv``: supervisors' corrections
+    to training data. Exit status 1 (every bad cell listed) when a reviewed code is invalid."""
+    from .review import ReviewError, review_import
+
+    try:
+        result = review_import(args.files, args.out, only_reviewed=args.only_reviewed)
+    except ReviewError as exc:
+        print(f"error: {exc.code}: {len(exc.problems)} invalid reviewed cell(s); nothing was written", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    print(result.report())
     return 0
 
 
@@ -148,14 +190,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key (dotted)")
     p.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
 
-    p = sub.add_parser("evaluate", help="score a model on labelled data")
-    p.add_argument("--model", required=True, help="model folder")
+    p = sub.add_parser("evaluate", help="score a model on labelled data, or compare two codings")
+    p.add_argument("--model", help="model folder")
     p.add_argument("--data", help="labelled file")
     p.add_argument("--format", default="coded_csv.v1", help="data format (coded_csv.v1, annomi.v1, goemotions.v1)")
     p.add_argument("--config", help="training config: evaluate on its validation or test split")
     p.add_argument("--split", choices=["validation", "test"], default="validation")
     p.add_argument("--scheme", action="append", help="only these schemes")
     p.add_argument("--json", help="also write the report as JSON here")
+    g = p.add_argument_group("agreement of two codings (instead of --model)")
+    g.add_argument("--reference", nargs="+", metavar="DIR_OR_CSV",
+                   help="reference coding (e.g. the human's): output folders, folders of coded CSVs, or coded CSVs")
+    g.add_argument("--compare", nargs="+", metavar="DIR_OR_CSV", help="coding to compare with it (e.g. the model's)")
+    g.add_argument("--reference-columns", dest="reference_columns", default="codes",
+                   help="columns holding the reference codes: codes (default), reviewed or merged")
+    g.add_argument("--compare-columns", dest="compare_columns", default="codes",
+                   help="columns holding the compared codes: codes (default), reviewed or merged")
 
     p = sub.add_parser("code", help="code transcripts (files, folders, globs) into an output folder",
                        description="Code therapy transcripts: one coded CSV per session plus codes.csv, "
@@ -186,6 +236,23 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--role", action="append", metavar="SPEAKER=ROLE",
                    help="set a speaker's role: therapist, client or other (repeatable)")
     g.add_argument("--roles", metavar="FILE", help="mapping file (CSV or YAML) with columns session_id, speaker, role")
+
+    p = sub.add_parser("report", help="write the HTML review report of a coding output folder")
+    p.add_argument("directory", metavar="DIR", help="the --out folder of transcript-coder code")
+    p.add_argument("--human", nargs="+", metavar="DIR_OR_CSV", help="a human coding to show agreement with")
+    p.add_argument("--human-columns", dest="human_columns", default="codes",
+                   help="columns holding the human's codes: codes (default), reviewed or merged")
+    p.add_argument("--low-confidence", dest="low_confidence", type=float,
+                   help="flag codes below this confidence (default: configs/report.yaml)")
+    p.add_argument("--config", help="report config (default: configs/report.yaml)")
+
+    p = sub.add_parser("review", help="import supervisors' corrections as training data")
+    review_sub = p.add_subparsers(dest="action", required=True)
+    q = review_sub.add_parser("import", help="reviewed coded CSVs -> training data (generic coded CSV)")
+    q.add_argument("files", nargs="+", metavar="FILE", help="reviewed coded CSVs or folders of them")
+    q.add_argument("--out", required=True, help="training data CSV to write")
+    q.add_argument("--only-reviewed", dest="only_reviewed", action="store_true",
+                   help="keep only units in which a supervisor filled at least one reviewed_ cell")
 
     p = sub.add_parser("codebooks", help="validate a codebook folder and list its schemes")
     p.add_argument("directory", nargs="?", help="default: configs/codebooks")

@@ -9,6 +9,7 @@ Ranges:
     E2xx  models (loading, saving, labels)
     E3xx  training and evaluation data
     E4xx  command line and batch runs
+    E5xx  review and agreement
 """
 
 from __future__ import annotations
@@ -80,6 +81,19 @@ class Errors:
     E408 = "scheme '{scheme}' is provided by two models, {first} and {second}; choose one with --model"
     E409 = "unknown unit '{value}' (known: {known})"
     E410 = "--{option} must be {detail}; got {value}"
+
+    # --- review and agreement -------------------------------------------------------------
+    E501 = "{path} row {row}, column '{column}': '{value}' is not a code of scheme '{scheme}' (codes: {codes})"
+    E502 = ("{path} row {row}, column '{column}': scheme '{scheme}' codes {scheme_role} units, but this row's "
+            "role is '{role}'")
+    E503 = ("{path} row {row}, column '{column}': scheme '{scheme}' applies only when {condition} is one of "
+            "{allowed}; this row's {condition} is '{value}'")
+    E504 = "{count} reviewed cell(s) are invalid; nothing was written:\n{cells}"
+    E505 = "{path}: not a coded CSV (missing or bad column(s): {columns})"
+    E506 = "{path}: no coded CSV files found"
+    E507 = "no unit of {compare} aligns with a unit of {reference} (units align by session_id and utterance_index)"
+    E508 = "--{option} must be one of {known}; got '{value}'"
+    E509 = "{path}: not a coding output folder (missing {missing}); run transcript-coder code --out {path} first"
 
 
 class TranscriptCoderError(Exception):

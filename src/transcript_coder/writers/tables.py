@@ -29,13 +29,20 @@ layouts: Registry = Registry("coded table layout")
 UNIT_COLUMNS = ("session_id", "utterance_index", "turn_index", "speaker", "role", "start", "end", "text")
 CONFIDENCE_SUFFIX = "_confidence"
 
-#: The layout issue 3 specifies. Schemes it does not list (``client_emotion_fine``,
-#: ``integrative``) are in ``codes.csv``.
-CODED_CSV_V1 = layouts.register("coded_csv.v1")(UNIT_COLUMNS + (
+#: A supervisor's correction of scheme S goes in column ``reviewed_S`` (written empty; read back
+#: by :mod:`transcript_coder.review`).
+REVIEWED_PREFIX = "reviewed_"
+
+_CODED_V1_CODES = (
     "therapist_behaviour", "therapist_behaviour_confidence", "question_type", "reflection_type",
     "therapist_input_type", "client_talk_type", "client_talk_type_confidence", "client_emotion",
     "client_emotion_confidence",
-))
+)
+
+#: The layout issue 3 specifies, then one empty ``reviewed_<scheme>`` column per code column
+#: (issue 4). Schemes it does not list (``client_emotion_fine``, ``integrative``) are in ``codes.csv``.
+CODED_CSV_V1 = layouts.register("coded_csv.v1")(UNIT_COLUMNS + _CODED_V1_CODES + tuple(
+    REVIEWED_PREFIX + column for column in _CODED_V1_CODES if not column.endswith("_confidence")))
 DEFAULT_LAYOUT = "coded_csv.v1"
 
 CODES_COLUMNS = ("session_id", "utterance_index", "turn_index", "speaker", "role", "scheme", "code",
@@ -88,6 +95,8 @@ def coded_rows(session: CodedSession, layout: str = DEFAULT_LAYOUT) -> Iterable[
         for column in columns:
             if column in base:
                 row.append(base[column])
+            elif column.startswith(REVIEWED_PREFIX):
+                row.append("")  # filled by a supervisor, never by the model
             elif column in coded.codes:
                 row.append(coded.codes[column].code)
             elif column.endswith(CONFIDENCE_SUFFIX) and column[: -len(CONFIDENCE_SUFFIX)] in coded.codes:

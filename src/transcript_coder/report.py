@@ -1,0 +1,321 @@
+"""The supervisor review report: a coding output folder to a self-contained HTML report.
+
+:func:`report` reads ``DIR/coded/*.csv``, ``DIR/codes.csv``, ``DIR/sessions.csv`` and
+``DIR/run.json`` (the edges), builds a :class:`ReportView` of plain dataclasses (this module; no
+UI library is imported here), and hands it to :func:`transcript_coder.writers.html.write_report`,
+which renders ``DIR/report/index.html`` and ``DIR/report/<session_id>.html`` (matplotlib plots
+inlined as SVG). What is shown (reference thresholds, plots, the roll-up, colours, the
+low-confidence threshold) comes from ``configs/report.yaml``; no scheme or code is named here.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from .agreement import Agreement, agreement
+from .codebook import Codebook, load_codebook
+from .codings import CodedRow, read_coded_files
+from .configfile import StrictModel, load_yaml_config
+from .errors import ConfigError, DataError
+from .paths import project_home
+from .summarize import ScoreConfig, load_score_config
+
+log = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------------- config
+class Reference(StrictModel):
+    """Published reference values for one score (shown, never used to judge)."""
+
+    label: str
+    fair: float | None = None
+    good: float | None = None
+    unit: Literal["ratio", "percent"] = "percent"
+    source: str = ""
+
+
+class PlotSpec(StrictModel):
+    """One plot of a session page."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    title: str
+    scheme: str
+    kind: Literal["timeline", "cumulative"] = "timeline"
+    codes: list[str] = Field(default_factory=list)
+
+
+class ReportConfig(StrictModel):
+    """``configs/report.yaml``."""
+
+    version: int = Field(ge=1)
+    low_confidence: float = Field(default=0.6, ge=0, le=1)
+    references: dict[str, Reference] = Field(default_factory=dict)
+    plots: list[PlotSpec] = Field(default_factory=list)
+    rollup: str | None = None
+    palette: list[str] = Field(min_length=1)
+
+
+def load_report_config(path: str | Path | None = None, codebook: Codebook | None = None,
+                       scores: ScoreConfig | None = None) -> ReportConfig:
+    """Read ``configs/report.yaml`` (or ``path``); with a codebook (and score config), every scheme,
+    code and score it names must exist.
+
+    Raises:
+        ConfigError: E001/E002/E007 for an unreadable or invalid file, E005 for an unknown reference.
+    """
+    path = Path(path) if path is not None else project_home() / "configs" / "report.yaml"
+    config = load_yaml_config(path, ReportConfig)
+    if codebook is not None:
+        for i, plot in enumerate(config.plots):
+            if plot.scheme not in codebook:
+                raise ConfigError("E005", path=path, key=f"plots.{i}.scheme", ref=plot.scheme)
+            for code in plot.codes:
+                if code not in codebook[plot.scheme].code_ids:
+                    raise ConfigError("E005", path=path, key=f"plots.{i}.codes", ref=f"{plot.scheme}.{code}")
+        if config.rollup is not None and config.rollup not in codebook:
+            raise ConfigError("E005", path=path, key="rollup", ref=config.rollup)
+    if scores is not None:
+        for name in config.references:
+            if name not in scores.scores:
+                raise ConfigError("E005", path=path, key=f"references.{name}", ref=name)
+    return config
+
+
+# ------------------------------------------------------------------------------------- views
+@dataclass
+class CodeTag:
+    """One code of one unit as shown: display names, confidence, whether to check it, colour."""
+
+    scheme: str
+    scheme_name: str
+    code: str
+    code_name: str
+    confidence: float | None
+    low_confidence: bool
+    colour: str
+
+
+@dataclass
+class UnitView:
+    """One coded unit (a turn, or a sentence of one) with its tags."""
+
+    utterance_index: int
+    turn_index: int
+    speaker: str
+    role: str
+    start: str
+    end: str
+    text: str
+    tags: list[CodeTag]
+
+    @property
+    def needs_review(self) -> bool:
+        """True when any of its codes is below the confidence threshold."""
+        return any(tag.low_confidence for tag in self.tags)
+
+
+@dataclass
+class ScoreView:
+    """A session score beside its reference values."""
+
+    name: str
+    label: str
+    value: float | None
+    unit: str
+    fair: float | None
+    good: float | None
+    source: str
+
+
+@dataclass
+class RollupShare:
+    """How often the therapist's units fell in one roll-up category."""
+
+    code: str
+    name: str
+    count: int
+    share: float | None
+    colour: str
+
+
+@dataclass
+class PlotData:
+    """The points of one plot: ``(position, code)`` per unit of the plotted scheme, positions being
+    the units' ``utterance_index`` in a session of ``n_units`` units."""
+
+    id: str
+    title: str
+    kind: str
+    scheme_name: str
+    codes: list[str]
+    code_names: list[str]
+    colours: list[str]
+    points: list[tuple[int, str]]
+    n_units: int
+
+
+@dataclass
+class SessionView:
+    """Everything the session page shows."""
+
+    session_id: str
+    source: str
+    units: list[UnitView]
+    scores: list[ScoreView]
+    rollup: list[RollupShare]
+    rollup_name: str
+    plots: list[PlotData]
+
+    @property
+    def n_flagged(self) -> int:
+        """Units with at least one low-confidence code."""
+        return sum(1 for u in self.units if u.needs_review)
+
+
+@dataclass
+class ReportView:
+    """The whole report: run facts, sessions, score labels, and agreement when a human coding was given."""
+
+    title: str
+    run: dict
+    low_confidence: float
+    score_labels: dict[str, str]
+    sessions: list[SessionView]
+    agreement: Agreement | None = None
+    human: str | None = None
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------- reading
+def _read_table(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        number = float(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+    return None if number is None or math.isnan(number) else number
+
+
+# --------------------------------------------------------------------------------- building
+def build_session_view(session_id: str, rows: Sequence[CodedRow], codes: Sequence[dict[str, str]],
+                       session_row: dict[str, str] | None, codebook: Codebook, scores: ScoreConfig,
+                       config: ReportConfig, low_confidence: float) -> SessionView:
+    """One session page's content from its coded rows, its ``codes.csv`` rows and its
+    ``sessions.csv`` row (the stage; nothing is read or written here)."""
+    palette = config.palette
+
+    def colour(scheme_id: str, code: str) -> str:
+        ids = codebook[scheme_id].code_ids
+        return palette[ids.index(code) % len(palette)] if code in ids else palette[-1]
+
+    by_unit: dict[int, dict[str, dict[str, str]]] = {}
+    for row in codes:
+        by_unit.setdefault(int(row["utterance_index"]), {})[row["scheme"]] = row
+    order = [s.id for s in codebook.ordered()]
+    units = []
+    for row in sorted(rows, key=lambda r: r.utterance_index):
+        unit_codes = by_unit.get(row.utterance_index) or {
+            s: {"code": c, "confidence": str(row.confidence.get(s, ""))} for s, c in row.codes.items()}
+        tags = []
+        for scheme_id in sorted(unit_codes, key=lambda s: order.index(s) if s in order else len(order)):
+            if scheme_id not in codebook:
+                continue
+            scheme, cell = codebook[scheme_id], unit_codes[scheme_id]
+            code = cell["code"]
+            confidence = _float(cell.get("confidence"))
+            name = scheme.code(code).name if code in scheme.code_ids else code
+            tags.append(CodeTag(scheme=scheme_id, scheme_name=scheme.name, code=code, code_name=name,
+                                confidence=confidence,
+                                low_confidence=confidence is not None and confidence < low_confidence,
+                                colour=colour(scheme_id, code)))
+        units.append(UnitView(utterance_index=row.utterance_index, turn_index=row.turn_index, speaker=row.speaker,
+                              role=row.role, start=row.start, end=row.end, text=row.text, tags=tags))
+    session_row = session_row or {}
+    score_views = []
+    for name, spec in scores.scores.items():
+        ref = config.references.get(name)
+        score_views.append(ScoreView(
+            name=name, label=ref.label if ref else (spec.description or name), value=_float(session_row.get(name)),
+            unit=ref.unit if ref else ("percent" if spec.scale == 100 else "ratio"),
+            fair=ref.fair if ref else None, good=ref.good if ref else None, source=ref.source if ref else ""))
+    rollup: list[RollupShare] = []
+    rollup_name = ""
+    if config.rollup:
+        scheme = codebook[config.rollup]
+        rollup_name = scheme.name
+        counts = {code: int(session_row.get(f"n_{scheme.id}.{code}") or 0) for code in scheme.code_ids}
+        total = sum(counts.values())
+        rollup = [RollupShare(code=c.id, name=c.name, count=counts[c.id], share=counts[c.id] / total if total else None,
+                              colour=colour(scheme.id, c.id)) for c in scheme.codes]
+    plots = []
+    for spec in config.plots:
+        scheme = codebook[spec.scheme]
+        shown = spec.codes or scheme.code_ids
+        points = [(u.utterance_index, tag.code) for u in units for tag in u.tags
+                  if tag.scheme == spec.scheme and tag.code in shown]
+        plots.append(PlotData(id=spec.id, title=spec.title, kind=spec.kind, scheme_name=scheme.name, codes=list(shown),
+                              code_names=[scheme.code(c).name for c in shown],
+                              colours=[colour(spec.scheme, c) for c in shown], points=points, n_units=len(units)))
+    return SessionView(session_id=session_id, source=session_row.get("input", ""), units=units, scores=score_views,
+                       rollup=rollup, rollup_name=rollup_name, plots=plots)
+
+
+def report(out_dir: str | Path, *, human: Sequence[str | Path] | None = None, human_columns: str = "codes",
+           low_confidence: float | None = None, config_path: str | Path | None = None,
+           codebook: Codebook | None = None) -> ReportView:
+    """Write the review report of the coding output folder ``out_dir`` into ``out_dir/report/``.
+
+    ``human`` (coded CSVs or folders of them, read from ``human_columns``) adds the agreement of the
+    model's codes with that human coding to the index page (the human coding is the reference).
+    ``low_confidence`` overrides the config's threshold. Returns the view, with ``files`` set.
+
+    Raises:
+        DataError: E509 when ``out_dir`` is not a coding output folder.
+        ConfigError: for an invalid ``configs/report.yaml``.
+    """
+    from .writers.html import write_report  # the only place matplotlib is imported
+
+    out_dir = Path(out_dir)
+    missing = [name for name in ("coded", "codes.csv", "sessions.csv") if not (out_dir / name).exists()]
+    if missing:
+        raise DataError("E509", path=out_dir, missing=", ".join(missing))
+    codebook = codebook or load_codebook()
+    scores = load_score_config(codebook=codebook)
+    config = load_report_config(config_path, codebook, scores)
+    threshold = config.low_confidence if low_confidence is None else low_confidence
+    coded = read_coded_files([out_dir], codebook)
+    codes_rows = _read_table(out_dir / "codes.csv")
+    session_rows = {row["session_id"]: row for row in _read_table(out_dir / "sessions.csv")}
+    run_path = out_dir / "run.json"
+    run = json.loads(run_path.read_text(encoding="utf-8")) if run_path.is_file() else {}
+    run.pop("this_run", None)  # timings differ per run; the report must not
+    sessions = []
+    for file in coded:
+        if not file.rows:
+            continue
+        session_id = file.rows[0].session_id
+        sessions.append(build_session_view(
+            session_id, file.rows, [r for r in codes_rows if r["session_id"] == session_id],
+            session_rows.get(session_id), codebook, scores, config, threshold))
+    sessions.sort(key=lambda s: s.session_id)
+    result = agreement(list(human), [out_dir], reference_columns=human_columns, compare_columns="codes",
+                       codebook=codebook, score_config=scores) if human else None
+    labels = {name: (config.references[name].label if name in config.references else name) for name in scores.scores}
+    view = ReportView(title=f"Coding report: {out_dir.name}", run=run, low_confidence=threshold, score_labels=labels,
+                      sessions=sessions, agreement=result, human=" ".join(map(str, human)) if human else None)
+    view.files = write_report(view, out_dir / "report")
+    log.info("wrote %d page(s) to %s", len(view.files), out_dir / "report")
+    return view

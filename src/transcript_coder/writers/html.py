@@ -1,0 +1,206 @@
+"""The HTML review report: a :class:`~transcript_coder.report.ReportView` to ``index.html`` and one
+page per session, self-contained (inline CSS, plots as inline SVG, no scripts, fonts or links
+outside the folder), so it opens offline and can be mailed as a folder.
+
+This writer renders; it computes nothing but layout. It is the only module that imports matplotlib
+(Agg backend, figures created without pyplot's global state). Every piece of transcript or file
+text goes through :func:`html.escape`. Output is deterministic: the same view gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import math
+from pathlib import Path
+
+from ..report import PlotData, ReportView, ScoreView, SessionView
+from .atomic import write_text
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:1.5rem auto;
+max-width:1100px;color:#222;line-height:1.4;padding:0 1rem}
+h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{border-bottom:1px solid #eee;padding:.3rem .5rem;
+text-align:left;vertical-align:top}th{background:#f6f6f6}td.num{text-align:right;white-space:nowrap}
+.tag{display:inline-block;border-radius:.6rem;padding:.05rem .5rem;margin:.1rem;color:#fff;font-size:.8rem;
+white-space:nowrap}.tag.low{outline:2px dashed #c00;outline-offset:1px}.flag{color:#c00;font-weight:bold}
+tr.review{background:#fff6f6}tr.therapist td.who{color:#1f4e79}tr.client td.who{color:#7a3e00}
+.note{color:#555;font-size:.85rem}.bar{display:inline-block;height:.8rem;vertical-align:middle}
+figure.plot{margin:1rem 0}figure.plot svg{width:100%;height:auto}figcaption{font-weight:bold}
+"""
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _page(title: str, body: str) -> str:
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{_e(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
+
+
+def format_score(value: float | None, unit: str) -> str:
+    """A score as supervisors read it: ``1.50`` for a ratio, ``42.0 %`` for a percentage."""
+    if value is None or math.isnan(value):
+        return "n/a"
+    return f"{value:.2f}" if unit == "ratio" else f"{value:.1f} %"
+
+
+# ------------------------------------------------------------------------------------ plots
+def render_plot(plot: PlotData) -> str:
+    """One plot as an ``<svg>`` element (matplotlib, Agg, deterministic ids and no date)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    with matplotlib.rc_context({"svg.hashsalt": "transcript_coder", "svg.fonttype": "path", "font.size": 9}):
+        figure = Figure(figsize=(9, 0.5 + 0.32 * max(3, len(plot.codes))), dpi=100)
+        axes = figure.add_subplot(1, 1, 1)
+        width = max(plot.n_units, 1)
+        if plot.kind == "cumulative":
+            for code, name, colour in zip(plot.codes, plot.code_names, plot.colours):
+                hits = {position for position, c in plot.points if c == code}
+                running, ys = 0, []
+                for position in range(width):
+                    running += position in hits
+                    ys.append(running)
+                axes.step(range(width), ys, where="post", color=colour, label=name, linewidth=2)
+            axes.set_ylabel("units so far")
+            axes.legend(loc="upper left", frameon=False)
+        else:
+            rows = {code: len(plot.codes) - 1 - i for i, code in enumerate(plot.codes)}
+            for code, colour in zip(plot.codes, plot.colours):
+                xs = [position for position, c in plot.points if c == code]
+                axes.scatter(xs, [rows[code]] * len(xs), color=colour, marker="s", s=40)
+            axes.set_yticks([rows[c] for c in plot.codes], plot.code_names)
+            axes.set_ylim(-0.7, len(plot.codes) - 0.3)
+        if not plot.points:
+            axes.text(0.5, 0.5, "no units coded with this scheme", transform=axes.transAxes, ha="center",
+                      va="center", color="#777")
+        axes.set_xlim(-0.5, width - 0.5)
+        axes.set_xlabel("unit of the session (utterance index)")
+        axes.grid(axis="x", color="#eee")
+        axes.set_axisbelow(True)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        figure.tight_layout()
+        buffer = io.StringIO()
+        figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+    svg = buffer.getvalue()
+    return svg[svg.index("<svg"):]
+
+
+# ------------------------------------------------------------------------------------ pages
+def _score_rows(scores: list[ScoreView]) -> str:
+    rows = []
+    for s in scores:
+        fair = format_score(s.fair, s.unit) if s.fair is not None else "none set"
+        good = format_score(s.good, s.unit) if s.good is not None else "none set"
+        rows.append(f"<tr data-score=\"{_e(s.name)}\"><td>{_e(s.label)}</td><td class=\"num\">"
+                    f"{_e(format_score(s.value, s.unit))}</td><td class=\"num\">{_e(fair)}</td>"
+                    f"<td class=\"num\">{_e(good)}</td><td class=\"note\">{_e(s.source)}</td></tr>")
+    return ("<table class=\"scores\"><tr><th>Score</th><th>This session</th><th>Reference: fair</th>"
+            "<th>Reference: good</th><th>Source of the reference value</th></tr>\n" + "\n".join(rows) + "</table>\n"
+            "<p class=\"note\">Reference values are the published MITI thresholds for a whole coded session, "
+            "shown for orientation. They are reference values, not verdicts: automated codes have errors, and "
+            "a score is only as good as the codes behind it.</p>")
+
+
+def session_page(session: SessionView, view: ReportView) -> str:
+    """The HTML of one session's page."""
+    parts = [f"<p><a href=\"index.html\">&larr; all sessions</a></p>",
+             f"<h1>Session {_e(session.session_id)}</h1>",
+             f"<p class=\"note\">Source: {_e(session.source)} &middot; {len(session.units)} unit(s) &middot; "
+             f"{session.n_flagged} with a code below confidence {view.low_confidence:.2f} "
+             f"(<span class=\"flag\">&#9873; check</span>)</p>",
+             "<h2>Session scores</h2>", _score_rows(session.scores)]
+    if session.rollup:
+        rows = []
+        for share in session.rollup:
+            pct = "n/a" if share.share is None else f"{100 * share.share:.1f} %"
+            width = 0 if share.share is None else round(200 * share.share)
+            rows.append(f"<tr data-rollup=\"{_e(share.code)}\"><td>{_e(share.name)}</td><td class=\"num\">{share.count}"
+                        f"</td><td class=\"num\">{_e(pct)}</td><td><span class=\"bar\" style=\"width:{width}px;"
+                        f"background:{_e(share.colour)}\"></span></td></tr>")
+        parts += [f"<h2>{_e(session.rollup_name)}: what the therapist offered</h2>",
+                  "<table class=\"rollup\"><tr><th>Category</th><th>Therapist units</th><th>Share</th><th></th></tr>\n"
+                  + "\n".join(rows) + "</table>"]
+    parts.append("<h2>Over the session</h2>")
+    for plot in session.plots:
+        parts.append(f"<figure class=\"plot\" id=\"plot-{_e(plot.id)}\"><figcaption>{_e(plot.title)}</figcaption>\n"
+                     f"{render_plot(plot)}</figure>")
+    rows = []
+    for unit in session.units:
+        tags = []
+        for tag in unit.tags:
+            conf = "" if tag.confidence is None else f" {tag.confidence:.2f}"
+            flag = " <span class=\"flag\">&#9873; check</span>" if tag.low_confidence else ""
+            tags.append(f"<span class=\"tag{' low' if tag.low_confidence else ''}\" style=\"background:{_e(tag.colour)}\" "
+                        f"title=\"{_e(tag.scheme_name)}\" data-scheme=\"{_e(tag.scheme)}\">{_e(tag.scheme_name)}: "
+                        f"{_e(tag.code_name)}{_e(conf)}</span>{flag}")
+        time = _e(unit.start) + ("&ndash;" + _e(unit.end) if unit.end else "") if unit.start else ""
+        classes = _e(unit.role) + (" review" if unit.needs_review else "")
+        rows.append(f"<tr class=\"{classes}\" id=\"u{unit.utterance_index}\"><td class=\"num\">{unit.utterance_index}</td>"
+                    f"<td class=\"num\">{time}</td><td class=\"who\">{_e(unit.speaker)}<br><span class=\"note\">"
+                    f"{_e(unit.role)}</span></td><td class=\"text\">{_e(unit.text)}</td><td>{''.join(tags)}</td></tr>")
+    parts += ["<h2>Transcript</h2>",
+              "<table class=\"transcript\"><tr><th>#</th><th>Time (s)</th><th>Speaker</th><th>Text</th><th>Codes "
+              "(confidence)</th></tr>\n" + "\n".join(rows) + "</table>"]
+    return _page(f"Session {session.session_id}", "\n".join(parts))
+
+
+def _agreement_section(view: ReportView) -> str:
+    result = view.agreement
+    if result is None:
+        return ""
+    rows = [f"<tr data-scheme=\"{_e(s)}\"><td>{_e(s)}</td><td class=\"num\">{r.n}</td><td class=\"num\">{r.kappa:.3f}</td>"
+            f"<td class=\"num\">{r.macro_f1:.3f}</td><td class=\"num\">{r.accuracy:.3f}</td><td>"
+            + ", ".join(f"{_e(code)} {m['f1']:.2f}" for code, m in r.per_code.items() if m["support"]) + "</td></tr>"
+            for s, r in result.schemes.items()]
+    icc_rows = [f"<tr data-score=\"{_e(name)}\"><td>{_e(view.score_labels.get(name, name))}</td><td class=\"num\">{a.n}</td>"
+                f"<td class=\"num\">{_e('n/a' if math.isnan(a.icc_2_1) else f'{a.icc_2_1:.3f}')}</td>"
+                f"<td class=\"num\">{_e('n/a' if math.isnan(a.icc_3_1) else f'{a.icc_3_1:.3f}')}</td></tr>"
+                for name, a in result.scores.items()]
+    return ("<h2 id=\"agreement\">Agreement with the human coding</h2>\n"
+            f"<p class=\"note\">Human coding (reference): {_e(view.human)} ({_e(result.reference_columns)} columns). "
+            f"{result.n_aligned} unit(s) aligned by session and utterance index; {len(result.only_reference)} only in "
+            f"the human coding, {len(result.only_compare)} only in the model's.</p>\n"
+            "<table class=\"agreement\"><tr><th>Scheme</th><th>Units</th><th>Cohen's kappa</th><th>Macro-F1</th>"
+            "<th>Accuracy</th><th>F1 per code</th></tr>\n" + "\n".join(rows) + "</table>\n"
+            "<table class=\"icc\"><tr><th>Score</th><th>Sessions</th><th>ICC(2,1)</th><th>ICC(3,1)</th></tr>\n"
+            + "\n".join(icc_rows) + "</table>")
+
+
+def index_page(view: ReportView) -> str:
+    """The HTML of the batch page: one row per session with its scores, linking to its page."""
+    names = list(view.score_labels)
+    head = "".join(f"<th>{_e(view.score_labels[n])}</th>" for n in names)
+    rows = []
+    for session in view.sessions:
+        by_name = {s.name: s for s in session.scores}
+        cells = "".join(f"<td class=\"num\">{_e(format_score(by_name[n].value, by_name[n].unit))}</td>" for n in names)
+        rows.append(f"<tr data-session=\"{_e(session.session_id)}\"><td><a href=\"{_e(session.session_id)}.html\">"
+                    f"{_e(session.session_id)}</a></td><td class=\"num\">{len(session.units)}</td>"
+                    f"<td class=\"num\">{session.n_flagged}</td>{cells}</tr>")
+    models = ", ".join(f"{m.get('name')} ({m.get('fingerprint')})" for m in view.run.get("models", []))
+    body = (f"<h1>{_e(view.title)}</h1>\n<p class=\"note\">transcript_coder {_e(view.run.get('transcript_coder', ''))}"
+            f"{' &middot; models: ' + _e(models) if models else ''} &middot; codes below confidence "
+            f"{view.low_confidence:.2f} are flagged for review.</p>\n"
+            "<table class=\"sessions\"><tr><th>Session</th><th>Units</th><th>Flagged units</th>" + head + "</tr>\n"
+            + "\n".join(rows) + "</table>\n<p class=\"note\">Scores are computed from the automated codes; see each "
+            "session's page for the MITI reference values (reference values, not verdicts).</p>\n"
+            + _agreement_section(view))
+    return _page(view.title, body)
+
+
+def write_report(view: ReportView, folder: str | Path) -> dict[str, Path]:
+    """Write ``index.html`` and ``<session_id>.html`` per session into ``folder``; returns the paths
+    by page name (``index``, then session ids)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {"index": write_text(folder / "index.html", index_page(view))}
+    for session in view.sessions:
+        files[session.session_id] = write_text(folder / f"{session.session_id}.html", session_page(session, view))
+    return files
