@@ -139,3 +139,15 @@ def test_multi_label_head_learns_thresholds(tmp_path, fixtures, codebook):
     assert result.metrics["validation"]["client_emotion"]["macro_f1"] >= 0.9
     probs = result.model.predict_proba(["I'm scared the test results will be bad."])["client_emotion"][0]
     assert head.labels[int(probs.argmax())] == "fear"
+
+
+def test_a_trained_model_folder_is_a_base_to_continue_from(tiny):
+    """``--base-model models/annomi`` continues from the fine-tuned encoder, not a random one."""
+    from transcript_coder.model import build_encoder
+
+    result, _, out = tiny
+    encoder, tokenizer = build_encoder(str(out))
+    trained = result.model.module.encoder.state_dict()
+    for key, value in encoder.state_dict().items():
+        np.testing.assert_allclose(value.numpy(), trained[key].numpy(), atol=1e-6, err_msg=key)
+    assert tokenizer("hello")["input_ids"] == result.model.tokenizer("hello")["input_ids"]

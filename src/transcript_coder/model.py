@@ -126,10 +126,19 @@ class MultiHeadClassifier(nn.Module):
 
 
 def build_encoder(base_model: str):
-    """Load a base encoder and its tokenizer offline (no download is attempted for the aliases)."""
+    """Load a base encoder and its tokenizer offline (no download is attempted for the aliases).
+
+    A transcript_coder model folder (``models/annomi``) is a valid base: its fine-tuned encoder is
+    reused, so a lab can continue training the shipped model on its own corrections. (Plain
+    ``AutoModel.from_pretrained`` would not map that folder's ``encoder.``-prefixed weights.)
+    """
     from transformers import AutoModel, AutoTokenizer
 
     name = resolve_base_model(base_model)
+    config_file = Path(name) / "config.json"
+    if config_file.is_file() and CONFIG_KEY in json.loads(config_file.read_text(encoding="utf-8")):
+        previous = load_model(name)
+        return previous.module.encoder, previous.tokenizer
     try:
         tokenizer = AutoTokenizer.from_pretrained(name)
         encoder = AutoModel.from_pretrained(name)
