@@ -23,6 +23,7 @@ from .configfile import file_sha256
 from .errors import ModelError, UsageError
 from .model import CONFIG_KEY, ModelInfo, check_heads, load_model
 from .paths import models_dir
+from .runtime import DEFAULT_RUNTIME, apply_runtime
 from .types import Utterance
 
 log = logging.getLogger(__name__)
@@ -147,16 +148,18 @@ class ModelSet:
         paths: model folders; ``None`` discovers them in ``models/`` (:func:`discover_models`).
         codebook: every head is checked against it.
         threads: torch intra-op threads (``None``: torch's default).
+        runtime: the registered runtime that executes the encoders (:mod:`transcript_coder.runtime`).
 
     :meth:`describe` reads metadata and fingerprints (cheap; enough to decide whether a session
     is already coded); :meth:`load` loads the weights. Both set attributes ending in ``_``.
     """
 
     def __init__(self, paths: Sequence[str | Path] | None = None, codebook: Codebook | None = None,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, runtime: str = DEFAULT_RUNTIME) -> None:
         self.paths = None if paths is None else [Path(p) for p in paths]
         self.codebook = codebook
         self.threads = threads
+        self.runtime = runtime
         self.descriptions_: list[ModelDescription] | None = None
         self.providers_: dict[str, ModelDescription] | None = None
         self.models_: dict[str, object] | None = None
@@ -191,6 +194,7 @@ class ModelSet:
             for description in self.descriptions_:
                 model = load_model(description.path, self.codebook, threads=self.threads)
                 model.fingerprint_ = description.fingerprint  # already hashed by describe()
+                model = apply_runtime(model, self.runtime, self.threads)
                 models[description.name] = model
                 log.info("loaded model %s (%s) from %s", description.name, description.fingerprint, description.path)
             self.models_ = models

@@ -161,6 +161,7 @@ def code_cli(args: argparse.Namespace) -> int:
         unit=args.unit, models=tuple(args.model) if args.model else None, codebooks=args.codebooks, reader=reader,
         therapist=tuple(args.therapist or ()), speaker_roles=dict(split_role_option(v) for v in args.role or ()),
         role_mapping=args.roles, batch_size=args.batch_size, threads=args.threads, force=args.force,
+        runtime=args.runtime,
     )
     try:
         result = code(args.inputs, args.out, options, hook=TqdmHook(disable=True if args.quiet else None))
@@ -220,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", dest="batch_size", type=int, default=64, help="units per model batch (default 64)")
     p.add_argument("--threads", type=int, help="torch threads (default: all cores)")
     p.add_argument("--force", action="store_true", help="recode sessions already coded in --out")
+    p.add_argument("--runtime", default="torch_fp32.v1",
+                   help="how encoders run: torch_fp32.v1 (default) or onnx_int8.v1 (needs transcript_coder[int8])")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no warnings on stdout")
     g = p.add_argument_group("reading transcripts")
     g.add_argument("--format",

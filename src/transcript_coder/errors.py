@@ -59,6 +59,7 @@ class Errors:
     E203 = "{path}: model has no head for scheme '{scheme}' (heads: {heads})"
     E204 = "base model '{name}' could not be loaded offline: {detail}"
     E205 = "no model provides scheme '{scheme}'"
+    E206 = "runtime '{runtime}' needs {packages}: pip install \"transcript_coder[{extra}]\" ({detail})"
 
     # --- training and evaluation data -----------------------------------------------------
     E301 = "{path}: missing column(s) {columns}"
@@ -81,6 +82,7 @@ class Errors:
     E408 = "scheme '{scheme}' is provided by two models, {first} and {second}; choose one with --model"
     E409 = "unknown unit '{value}' (known: {known})"
     E410 = "--{option} must be {detail}; got {value}"
+    E411 = "unknown runtime '{value}' (known: {known})"
 
     # --- review and agreement -------------------------------------------------------------
     E501 = "{path} row {row}, column '{column}': '{value}' is not a code of scheme '{scheme}' (codes: {codes})"

@@ -53,6 +53,7 @@ from .paths import codebooks_dir
 from .progress import NullHook, ProgressHook
 from .readers import UNKNOWN_SPEAKER, ReaderOptions, read_transcript
 from .readers.detect import EXTENSION_READERS
+from .runtime import DEFAULT_RUNTIME, resolve_runtime
 from .results import CodedSession, Problem, RunResult, SessionRecord
 from .roles import (
     RoleConfig,
@@ -106,6 +107,7 @@ class CodeOptions:
         score_config: the session scores; ``None`` uses ``configs/scores.yaml``.
         batch_size: units per model batch.
         threads: torch threads; ``None`` leaves torch's default.
+        runtime: the registered runtime executing the encoders (``"onnx_int8.v1"`` is opt-in).
         force: recode sessions already coded in the output folder.
         layout: the per-session CSV layout.
     """
@@ -123,6 +125,7 @@ class CodeOptions:
     threads: int | None = None
     force: bool = False
     layout: str = DEFAULT_LAYOUT
+    runtime: str = DEFAULT_RUNTIME
 
 
 @dataclass(frozen=True)
@@ -304,7 +307,7 @@ class _Run:
     def config(self) -> dict:
         """The resolved options, for ``run.json``."""
         options = self.options
-        return {
+        config = {
             "unit": self.unit,
             "layout": options.layout,
             "batch_size": options.batch_size,
@@ -315,10 +318,13 @@ class _Run:
             "scores": {"config": str(self.score_config_path), "config_sha256": file_sha256(self.score_config_path)},
             "codebooks": str(options.codebooks or codebooks_dir()),
         }
+        if options.runtime != DEFAULT_RUNTIME:  # named only when not the default: old run.json bytes hold
+            config["runtime"] = options.runtime
+        return config
 
     def key(self) -> str:
         """Everything but the input that a session's codes depend on."""
-        return _digest({
+        key = {
             "version": __version__,
             "models": [(d["name"], d["fingerprint"], d["schemes"]) for d in self.models.manifest()],
             "codebook": codebook_digest(self.codebook),
@@ -326,7 +332,10 @@ class _Run:
             "layout": self.options.layout,
             "reader": asdict(self.options.reader),
             "roles": file_sha256(self.role_config_path),
-        })
+        }
+        if self.options.runtime != DEFAULT_RUNTIME:  # as in config(): default fingerprints unchanged
+            key["runtime"] = self.options.runtime
+        return _digest(key)
 
 
 def _resolve(out: Path, options: CodeOptions, models: ModelSet | None) -> _Run:
@@ -336,6 +345,7 @@ def _resolve(out: Path, options: CodeOptions, models: ModelSet | None) -> _Run:
         raise UsageError("E410", option="threads", detail="at least 1", value=options.threads)
     if options.layout not in layouts:
         raise UsageError("E402", detail=f"unknown layout '{options.layout}' (known: {', '.join(layouts.names())})")
+    resolve_runtime(options.runtime)
     unit = resolve_segmenter(options.unit)
     codebook = load_codebook(options.codebooks)
     role_config_path = Path(options.role_config) if options.role_config else default_role_config_path()
@@ -354,7 +364,7 @@ def _resolve(out: Path, options: CodeOptions, models: ModelSet | None) -> _Run:
     if out.exists() and not out.is_dir():
         raise UsageError("E406", path=out, detail="it is a file, not a folder")
     if models is None:
-        models = ModelSet(options.models, codebook, threads=options.threads)
+        models = ModelSet(options.models, codebook, threads=options.threads, runtime=options.runtime)
     models.describe()
     return _Run(out=out, options=options, codebook=codebook, role_config=role_config,
                 role_config_path=role_config_path, score_config=score_config, score_config_path=score_config_path,

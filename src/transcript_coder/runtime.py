@@ -1,0 +1,150 @@
+"""Runtimes: how a loaded model's encoder is executed, under registered, versioned names.
+
+A runtime takes a loaded :class:`~transcript_coder.model.TranscriptModel` and returns it ready to
+predict; :meth:`TranscriptModel.predict_proba` is unchanged (it calls ``module.pool`` and then
+``module.heads``), so tokenizing, length-sorted batching and turning probabilities into codes are
+the same whatever the runtime.
+
+* ``torch_fp32.v1`` (default): the PyTorch module as loaded, float32.
+* ``onnx_int8.v1`` (opt-in, ``pip install "transcript_coder[int8]"``): the encoder and pooling
+  are exported to ONNX (TorchScript exporter, opset 17, dynamic batch and length), quantised with
+  ONNX Runtime's dynamic int8 quantisation (per-channel int8 weights of every MatMul with a
+  constant weight; activations quantised per batch at run time; attention's activation x
+  activation products stay float) and run by an ONNX Runtime CPU session. The heads stay float32
+  torch. Its codes do **not** yet agree with float32 to the 99 % that making it the default
+  needs (``tests/test_runtime.py`` measures it), so it is opt-in.
+  ONNX Runtime is used because PyTorch's own dynamic quantisation
+  (``torch.ao.quantization.quantize_dynamic``) is deprecated and its successor (torchao's
+  ``quantize_``) was about 3x *slower* than float32 on this CPU in eager mode.
+
+The export runs when the model is loaded (a few seconds per model) into a temporary folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .errors import ModelError, UsageError
+from .registry import runtimes
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RUNTIME = "torch_fp32.v1"
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def resolve_runtime(name: str | None) -> str:
+    """The registered runtime ``name`` (``None``: the default). Raises UsageError E411 if unknown."""
+    name = name or DEFAULT_RUNTIME
+    if name not in runtimes:
+        raise UsageError("E411", value=name, known=", ".join(runtimes.names()))
+    return name
+
+
+def apply_runtime(model, name: str | None = None, threads: int | None = None):
+    """``model`` prepared for the runtime ``name`` (see the module docstring)."""
+    return runtimes.get(resolve_runtime(name))(model, threads=threads)
+
+
+@runtimes.register("torch_fp32.v1")
+def torch_fp32_v1(model, threads: int | None = None):
+    """The loaded PyTorch module, unchanged."""
+    return model
+
+
+class _Pool(nn.Module):
+    """``module.pool`` as a module with positional inputs, for export."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, input_ids, attention_mask, token_type_ids):
+        return self.module.pool(input_ids, attention_mask, token_type_ids)
+
+
+class OnnxPoolModule(nn.Module):
+    """Stands in for :class:`~transcript_coder.model.MultiHeadClassifier` at prediction: ``pool``
+    runs an ONNX Runtime session, ``heads`` are the original float32 heads."""
+
+    def __init__(self, session, heads: nn.ModuleDict) -> None:
+        super().__init__()
+        self.session = session
+        self.heads = heads
+
+    def pool(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        feeds = {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy(),
+                 "token_type_ids": token_type_ids.numpy()}
+        return torch.from_numpy(self.session.run(None, feeds)[0])
+
+
+def export_onnx(model, path: Path) -> Path:
+    """Export ``model``'s encoder + pooling to ``path`` (float32 ONNX, dynamic batch and length)."""
+    sample = model.tokenizer(["a short unit", "and a somewhat longer second unit"], ["context", ""],
+                             padding=True, return_tensors="pt", return_token_type_ids=True)
+    dynamic = {name: {0: "batch", 1: "tokens"} for name in _INPUTS}
+    dynamic["pooled"] = {0: "batch"}
+    module = _Pool(model.module).eval()
+    with warnings.catch_warnings():
+        # The tracer warns about Python booleans in transformers' mask helpers; the test suite
+        # checks that the exported graph matches torch for other batch sizes and lengths.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, tuple(sample[name] for name in _INPUTS), str(path), input_names=list(_INPUTS),
+                          output_names=["pooled"], dynamic_axes=dynamic, opset_version=17, dynamo=False)
+    return path
+
+
+def _session(path: Path, threads: int | None):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def onnx_runtime(model, threads: int | None = None, quantize: bool = True):
+    """``model`` with its encoder run by ONNX Runtime (int8 dynamic quantisation if ``quantize``)."""
+    try:
+        import onnx  # noqa: F401  (needed by the exporter and the quantiser)
+        import onnxruntime  # noqa: F401
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError as exc:
+        raise ModelError("E206", runtime="onnx_int8.v1" if quantize else "onnx_fp32.v1",
+                         packages="onnxruntime and onnx", extra="int8", detail=str(exc)) from None
+    with tempfile.TemporaryDirectory(prefix="transcript-coder-onnx-") as folder:
+        path = export_onnx(model, Path(folder) / "encoder.onnx")
+        if quantize:
+            quantized = Path(folder) / "encoder.int8.onnx"
+            root = logging.getLogger()
+            was, root.disabled = root.disabled, True  # the quantiser logs advice to the root logger
+            try:
+                quantize_dynamic(str(path), str(quantized), weight_type=QuantType.QInt8, per_channel=True,
+                                 extra_options={"MatMulConstBOnly": True})
+            finally:
+                root.disabled = was
+            path = quantized
+        session = _session(path, threads)  # the session holds the graph; the files can go
+    log.info("%s: encoder runs on ONNX Runtime (%s)", model.name, "int8" if quantize else "fp32")
+    model.module = OnnxPoolModule(session, model.module.heads).eval()
+    return model
+
+
+@runtimes.register("onnx_int8.v1")
+def onnx_int8_v1(model, threads: int | None = None):
+    """Encoder exported to ONNX, MatMul weights int8 (dynamic quantisation), run by ONNX Runtime."""
+    return onnx_runtime(model, threads, quantize=True)
+
+
+@runtimes.register("onnx_fp32.v1")
+def onnx_fp32_v1(model, threads: int | None = None):
+    """Encoder exported to ONNX in float32, run by ONNX Runtime (a reference for the int8 path)."""
+    return onnx_runtime(model, threads, quantize=False)
