@@ -11,7 +11,7 @@ from .codebook import Codebook, load_codebook
 from .corpora import read_corpus
 from .metrics import SchemeReport
 from .model import load_model
-from .train import _expand, evaluate_dataset, load_train_config, split_by_group
+from .train import evaluate_dataset, load_splits, load_train_config
 
 
 @dataclass
@@ -47,14 +47,10 @@ def evaluate(model_path: str | Path, data_path: str | Path | None = None, data_f
     context = {"context_turns": model.info.inputs.context_turns}
     if config_path is not None:
         config = load_train_config(config_path)
-        options = {**context, **config.data.options}
-        if split == "test":
-            dataset = read_corpus(config.data.format, _expand(config.data.test_path), codebook, **options)
-        elif config.data.validation_path:
-            dataset = read_corpus(config.data.format, _expand(config.data.validation_path), codebook, **options)
-        else:
-            full = read_corpus(config.data.format, _expand(config.data.path), codebook, **options)
-            dataset = split_by_group(full, config.data.validation_fraction, config.seed)[1]
+        splits = load_splits(config, codebook, context_turns=model.info.inputs.context_turns)
+        if split == "test" and splits.test is None:
+            raise ValueError(f"{config_path}: the config names no test_path")
+        dataset = splits.test if split == "test" else splits.validation
         description = f"{config_path} ({split} split)"
     else:
         if data_path is None:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -225,6 +225,37 @@ def _selection_score(reports: dict[str, SchemeReport], schemes: Sequence[str]) -
     return float(np.mean(values)) if values else 0.0
 
 
+class Splits(NamedTuple):
+    """The data sets of one training config, and a sentence saying how they were split."""
+
+    train: Dataset
+    validation: Dataset
+    test: Dataset | None
+    description: str
+
+
+def load_splits(config: TrainConfig, codebook: Codebook, context_turns: int | None = None) -> Splits:
+    """The train, validation and (optional) test sets a config defines, and how they were split.
+
+    Training and ``evaluate --config`` both call this, so evaluating a saved model on its config
+    reproduces the numbers in its model card. ``context_turns`` defaults to the config's.
+    """
+    turns = config.context_turns if context_turns is None else context_turns
+    options = {"context_turns": turns, **config.data.options}
+    full = read_corpus(config.data.format, _expand(config.data.path), codebook, **options)
+    if config.data.validation_path:
+        train_set = full
+        valid_set = read_corpus(config.data.format, _expand(config.data.validation_path), codebook, **options)
+        description = f"fixed validation file {Path(config.data.validation_path).name}"
+    else:
+        train_set, valid_set = split_by_group(full, config.data.validation_fraction, config.seed)
+        description = (f"group-aware: whole groups held out until {config.data.validation_fraction:.0%} "
+                       f"of rows (seed {config.seed})")
+    test_set = (read_corpus(config.data.format, _expand(config.data.test_path), codebook, **options)
+                if config.data.test_path else None)
+    return Splits(train_set, valid_set, test_set, description)
+
+
 def finalize_model(model: TranscriptModel, summary: dict, valid_set: Dataset, test_set: Dataset | None,
                    config: TrainConfig, codebook: Codebook, command: str | None = None) -> dict:
     """Score a saved model on validation (and test), record the scores in its config, and write
@@ -258,19 +289,8 @@ def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str 
     torch.set_num_threads(config.threads or os.cpu_count() or 1)
 
     # ---------------------------------------------------------------------------- data
-    options = {"context_turns": config.context_turns, **config.data.options}
     data_path = _expand(config.data.path)
-    full = read_corpus(config.data.format, data_path, codebook, **options)
-    if config.data.validation_path:
-        train_set = full
-        valid_set = read_corpus(config.data.format, _expand(config.data.validation_path), codebook, **options)
-        split_desc = f"fixed validation file {Path(config.data.validation_path).name}"
-    else:
-        train_set, valid_set = split_by_group(full, config.data.validation_fraction, config.seed)
-        split_desc = (f"group-aware: whole groups held out until {config.data.validation_fraction:.0%} "
-                      f"of rows (seed {config.seed})")
-    test_set = (read_corpus(config.data.format, _expand(config.data.test_path), codebook, **options)
-                if config.data.test_path else None)
+    train_set, valid_set, test_set, split_desc = load_splits(config, codebook)
     if config.max_train_examples and len(train_set) > config.max_train_examples:
         train_set = train_set.shuffle(seed=config.seed).select(range(config.max_train_examples))
     if config.max_eval_examples and len(valid_set) > config.max_eval_examples:
