@@ -203,14 +203,27 @@ class InterruptAfter(RecordingHook):
 
 
 def test_interrupted_run_resumes_to_identical_outputs(tmp_path, quickstart, model_set):
-    reference, _, _ = quickstart
+    reference, _, _ = quickstart  # one window of all four sessions
     out = tmp_path / "out"
-    with pytest.raises(KeyboardInterrupt):
-        code([SESSIONS], out, hook=InterruptAfter(1), models=model_set)
+    with pytest.raises(KeyboardInterrupt):  # a window per session: the first one is written
+        code([SESSIONS], out, CodeOptions(window_units=1), hook=InterruptAfter(1), models=model_set)
     assert [p.name for p in (out / "coded").iterdir()] == ["drinking_mi.csv"]
     assert not (out / "codes.csv").exists()
     result = code([SESSIONS], out, models=model_set)
     assert [r.status for r in result.records] == ["skipped", "coded", "coded", "coded"]
+    assert output_files(out) == output_files(reference)
+
+
+def test_a_run_killed_after_its_first_window_resumes_across_windows(tmp_path, quickstart, model_set):
+    reference, _, _ = quickstart
+    out = tmp_path / "out"
+    # drinking_mi (24 units) + sleep_mi (20) fill the first 40-unit window, the other two the next.
+    with pytest.raises(KeyboardInterrupt):
+        code([SESSIONS], out, CodeOptions(window_units=40), hook=InterruptAfter(1), models=model_set)
+    assert sorted(p.name for p in (out / "coded").iterdir()) == ["drinking_mi.csv", "sleep_mi.csv"]
+    assert sorted(p.name for p in (out / ".state").iterdir()) == ["drinking_mi.json", "sleep_mi.json"]
+    result = code([SESSIONS], out, CodeOptions(window_units=1), models=model_set)
+    assert [r.status for r in result.records] == ["skipped", "skipped", "coded", "coded"]
     assert output_files(out) == output_files(reference)
 
 
@@ -280,21 +293,44 @@ def test_bad_inputs_are_reported_and_the_rest_still_coded(tmp_path, model_set):
     assert sessions[2]["warnings"].startswith("E112: ")
 
 
-def test_a_bug_in_one_session_is_reported_without_a_traceback(tmp_path, model_set, monkeypatch):
+@pytest.mark.parametrize("stage", ["reading", "roles", "model call"])
+def test_a_bug_in_one_session_is_reported_without_a_traceback(tmp_path, model_set, monkeypatch, stage):
+    import transcript_coder.engines.prepare as prepare
     import transcript_coder.pipeline as pipeline
 
-    real = pipeline.code_transcript
+    if stage == "reading":
+        real_segment = prepare.segment
 
-    def flaky(session, *args, **kwargs):
-        if session.session_id == "sleep_mi":
-            raise ZeroDivisionError("division by zero")
-        return real(session, *args, **kwargs)
+        def flaky(session, *args):
+            if session.session_id == "sleep_mi":
+                raise ZeroDivisionError("division by zero")
+            return real_segment(session, *args)
 
-    monkeypatch.setattr(pipeline, "code_transcript", flaky)
+        monkeypatch.setattr(prepare, "segment", flaky)
+    elif stage == "roles":
+        real_warnings = pipeline.role_warnings
+
+        def flaky(session, *args):
+            if session.session_id == "sleep_mi":
+                raise ZeroDivisionError("division by zero")
+            return real_warnings(session, *args)
+
+        monkeypatch.setattr(pipeline, "role_warnings", flaky)
+    else:  # the window's one model call fails: its sessions are retried alone
+        real_predict = model_set.predict
+
+        def flaky(units, *args, **kwargs):
+            if any("sleep diary" in u.text for u in units):
+                raise ZeroDivisionError("division by zero")
+            return real_predict(units, *args, **kwargs)
+
+        monkeypatch.setattr(model_set, "predict", flaky)
     result = code([SESSIONS / "sleep_mi.vtt", SESSIONS / "drinking_mi.txt"], tmp_path / "out", models=model_set)
     assert [r.status for r in result.records] == ["failed", "coded"]
     problem = result.records[0].problems[0]
     assert problem.code == "E405" and "ZeroDivisionError: division by zero" in problem.message
+    assert str(SESSIONS / "sleep_mi.vtt") in problem.message
+    assert not (tmp_path / "out" / "coded" / "sleep_mi.csv").exists()
 
 
 # --- inputs and session ids --------------------------------------------------------------------
@@ -379,9 +415,9 @@ def test_without_a_speaker_role_model_anonymous_sessions_fail_with_e118(tmp_path
     assert all(r["client_emotion"] for r in rows if r["role"] == "client")
 
 
-# --- models run once, over the units that need them ----------------------------------------------
+# --- models run once per window and phase, over the units that need them ----------------------
 
-def test_each_model_runs_once_per_session_over_the_units_that_need_it(tmp_path, model_set, monkeypatch):
+def test_each_model_runs_once_per_window_phase_over_the_units_that_need_it(tmp_path, model_set, monkeypatch):
     calls = []
     for name, model in model_set.models_.items():
         real = model.predict_proba
@@ -401,6 +437,13 @@ def test_each_model_runs_once_per_session_over_the_units_that_need_it(tmp_path, 
     # Anonymous speakers: annomi runs once over every unit (its speaker_role head decides roles,
     # its other heads are kept), then goemotions over the client units only.
     assert [n for n, _, _ in calls] == ["annomi", "goemotions"] and calls[0][1] == 20 and calls[1][1] == 10
+    calls.clear()
+    code([SESSIONS / "drinking_mi.txt", SESSIONS / "smoking_mi_whisperx.json"], tmp_path / "window",
+         models=model_set)
+    # One window of both: role evidence over the anonymous session's 20 units, then annomi over the
+    # units its first call did not cover (drinking_mi's 24) and goemotions over both sessions'
+    # client units (12 + 10), each in one call.
+    assert [(n, k) for n, k, _ in calls] == [("annomi", 20), ("annomi", 24), ("goemotions", 22)]
 
 
 def test_sentence_units_end_to_end(tmp_path, model_set):

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from . import __version__
+from .engines import DEFAULT_WINDOW_UNITS, ENGINES
 from .errors import ConfigError, ModelError, TranscriptCoderError, UsageError
 
 log = logging.getLogger("transcript_coder")
@@ -161,7 +162,8 @@ def code_cli(args: argparse.Namespace) -> int:
         unit=args.unit, models=tuple(args.model) if args.model else None, codebooks=args.codebooks, reader=reader,
         therapist=tuple(args.therapist or ()), speaker_roles=dict(split_role_option(v) for v in args.role or ()),
         role_mapping=args.roles, batch_size=args.batch_size, threads=args.threads, force=args.force,
-        runtime=args.runtime,
+        runtime=args.runtime, window_units=args.window_units, jobs=args.jobs, engine=args.engine,
+        ray_address=args.ray_address, ray_actors=args.ray_actors,
     )
     try:
         result = code(args.inputs, args.out, options, hook=TqdmHook(disable=True if args.quiet else None))
@@ -224,6 +226,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runtime", default="torch_fp32.v1",
                    help="how encoders run: torch_fp32.v1 (default) or onnx_int8.v1 (needs transcript_coder[int8])")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no warnings on stdout")
+    g = p.add_argument_group("throughput (never changes a code)")
+    g.add_argument("--window-units", dest="window_units", type=int, default=DEFAULT_WINDOW_UNITS, metavar="N",
+                   help="units coded together across sessions; memory grows with it, not with the inputs "
+                        "(default 4096)")
+    g.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="processes reading and segmenting the next window while the model codes this one "
+                        "(default 1)")
+    g.add_argument("--engine", choices=ENGINES, default="local",
+                   help="local (default: this process) or ray (a Ray Data job; needs transcript_coder[ray])")
+    g.add_argument("--ray-address", dest="ray_address", metavar="ADDRESS",
+                   help="Ray cluster for --engine ray: auto, ray://HOST:10001 (default: start a local Ray)")
+    g.add_argument("--ray-actors", dest="ray_actors", type=int, metavar="N",
+                   help="model-holding actors for --engine ray (default: cluster CPUs / threads per actor)")
     g = p.add_argument_group("reading transcripts")
     g.add_argument("--format",
                    help="reader name or family (labelled_text, csv, webvtt, srt, whisperx, json, jsonl, docx)")

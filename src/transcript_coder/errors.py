@@ -83,6 +83,9 @@ class Errors:
     E409 = "unknown unit '{value}' (known: {known})"
     E410 = "--{option} must be {detail}; got {value}"
     E411 = "unknown runtime '{value}' (known: {known})"
+    E412 = "unknown engine '{value}' (known: {known})"
+    E413 = ("--engine ray needs Ray: pip install 'transcript_coder[ray]' ({detail})")
+    E414 = "cannot use the Ray cluster at {address}: {detail}"
 
     # --- review and agreement -------------------------------------------------------------
     E501 = "{path} row {row}, column '{column}': '{value}' is not a code of scheme '{scheme}' (codes: {codes})"

@@ -1,18 +1,28 @@
 """The batch engine behind ``transcript-coder code``: transcript files in, coded CSVs out.
 
-:func:`code` runs every input through the stages, one session at a time::
+The stages, for a window of sessions at a time::
 
-    read_transcript -> segment -> resolve_roles -> (predict speaker_role, assign_roles)
-        -> attach_roles -> predict -> attach_codes -> CodedSession -> files
+    read_transcript -> segment                              (per session: engines.prepare)
+        -> resolve_roles -> predict speaker_role -> assign_roles -> attach_roles
+        -> predict -> attach_codes -> CodedSession          (per window: code_sessions)
+        -> state + coded CSV                                (per session)
 
-:func:`code_transcript` is that chain without any I/O (a :class:`Session` in, a
-:class:`CodedSession` out). :func:`code` adds the batch behaviour around it:
+:func:`code_sessions` is the middle part without any I/O: sessions and their units in, one
+:class:`CodedSession` (or the error that stopped it) per session out, with **one** model call per
+phase for the whole window (phase 1: the role-inference scheme over the units of sessions whose
+roles need evidence; phase 2: the schemes every unit still needs). :func:`code_transcript` is the
+same for a single :class:`Session`. :func:`code` adds the batch behaviour around them:
 
 * inputs are files, folders (searched recursively for transcript extensions) and glob patterns;
   a session's id is its file's stem, made unique (``name``, ``name-2``...) in input order;
+* sessions stream in **windows**: inputs are read and segmented until the window holds about
+  ``window_units`` units, the window is coded, its files are written and it is dropped, so memory
+  depends on the window, never on the number of inputs. With ``jobs > 1`` a pool of processes
+  reads and segments the next window and a thread writes the previous one while the model codes
+  the current one;
 * one bad input never stops the batch: its problem goes to ``errors.csv`` with its code, file and
   line, and the next input is read;
-* each session's results are written as soon as it is done: first its state
+* each session's results are written as soon as its window is done: first its state
   (``DIR/.state/<id>.json``, the complete coded session and a fingerprint of everything that
   produced it), then ``DIR/coded/<id>.csv``;
 * a re-run into the same ``DIR`` skips every session whose fingerprint (input bytes, models,
@@ -23,10 +33,11 @@
   uninterrupted one (``run.json``'s ``this_run`` block, timings and what this invocation coded,
   excepted).
 
-Model calls do not span sessions: a session's predictions then never depend on which other
-sessions share its run (padding in a mixed batch changes the last float digits), which is what
-keeps resumed outputs byte-identical. Coding makes no network connection: models, tokenizers
-and the sentencizer are all local.
+Windows do not change a single digit: ``ModelSet.predict`` is row-deterministic (a unit's
+probabilities do not depend on the other units of the call), so a session's codes are the same
+whichever sessions share its window, its engine (``engine="ray"``: :mod:`.engines.ray_engine`)
+or its run, which is what keeps resumed outputs byte-identical. Coding makes no network
+connection: models, tokenizers and the sentencizer are all local.
 """
 
 from __future__ import annotations
@@ -36,9 +47,12 @@ import glob
 import hashlib
 import json
 import logging
+import queue
 import re
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -48,10 +62,12 @@ from .classify import ModelSet, Predictions
 from .codebook import Codebook, load_codebook
 from .codes import attach_codes, wanted_schemes
 from .configfile import file_sha256
+from .engines import DEFAULT_WINDOW_UNITS, ENGINES
+from .engines.prepare import PreparedSession, ignore_interrupts, prepare_session
 from .errors import InputError, TranscriptCoderError, UsageError
 from .paths import codebooks_dir
 from .progress import NullHook, ProgressHook
-from .readers import UNKNOWN_SPEAKER, ReaderOptions, read_transcript
+from .readers import UNKNOWN_SPEAKER, ReaderOptions
 from .readers.detect import EXTENSION_READERS
 from .runtime import DEFAULT_RUNTIME, resolve_runtime
 from .results import CodedSession, Problem, RunResult, SessionRecord
@@ -71,7 +87,7 @@ from .roles import (
 )
 from .segment import resolve_segmenter, segment
 from .summarize import ScoreConfig, default_score_config_path, load_score_config, summarize
-from .types import CLIENT, ROLES, THERAPIST, Session
+from .types import CLIENT, ROLES, THERAPIST, Session, Utterance
 from .writers import (
     DEFAULT_LAYOUT,
     layouts,
@@ -88,6 +104,9 @@ log = logging.getLogger(__name__)
 CODED_DIR = "coded"
 STATE_DIR = ".state"
 STATE_FORMAT = 1
+#: A window also closes after this many inputs, so a run that mostly skips already coded
+#: sessions still reports progress and writes as it goes.
+WINDOW_MAX_SESSIONS = 256
 _UNSAFE_ID_RE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
 
 
@@ -110,6 +129,16 @@ class CodeOptions:
         runtime: the registered runtime executing the encoders (``"onnx_int8.v1"`` is opt-in).
         force: recode sessions already coded in the output folder.
         layout: the per-session CSV layout.
+        window_units: units per window: sessions are read until a window holds about this many
+            units, then coded with one model call per phase (memory grows with it, not with the
+            number of inputs).
+        jobs: processes reading and segmenting the next window while the model codes the
+            current one (and a thread writing the previous one); 1 does everything in turn.
+        engine: ``"local"`` (this process) or ``"ray"`` (a Ray Data job; extra ``[ray]``).
+        ray_address: the Ray cluster for ``engine="ray"`` (``"auto"``, ``"ray://host:10001"``);
+            ``None`` starts a local Ray.
+        ray_actors: model-holding actors for ``engine="ray"``; ``None``: as many as the
+            cluster's CPUs allow at ``threads`` CPUs each.
     """
 
     unit: str = "turn"
@@ -126,6 +155,11 @@ class CodeOptions:
     force: bool = False
     layout: str = DEFAULT_LAYOUT
     runtime: str = DEFAULT_RUNTIME
+    window_units: int = DEFAULT_WINDOW_UNITS
+    jobs: int = 1
+    engine: str = "local"
+    ray_address: str | None = None
+    ray_actors: int | None = None
 
 
 @dataclass(frozen=True)
@@ -235,41 +269,183 @@ class CodingResources:
     unattributed: tuple[str, ...] = (UNKNOWN_SPEAKER,)
 
 
+@dataclass
+class SessionUnits:
+    """A session read and segmented, ready for :func:`code_sessions`: its units, the role
+    overrides that apply to it, and the input to name as its source."""
+
+    session: Session
+    units: list[Utterance]
+    overrides: Mapping[str, str] = field(default_factory=dict)
+    source: str | None = None
+
+
+def _rows(predictions: Predictions, start: int, stop: int) -> Predictions:
+    """Rows ``start:stop`` of a window's predictions: one session's share."""
+    return Predictions(n_units=stop - start, labels=dict(predictions.labels),
+                       probabilities={s: rows[start:stop] for s, rows in predictions.probabilities.items()})
+
+
+def _predict_split(models: ModelSet, parts: Sequence[tuple[Sequence[Utterance], list[set[str]]]],
+                   batch_size: int) -> list[Predictions]:
+    """One :meth:`ModelSet.predict` call over the units of every part; the predictions split back
+    per part, in order."""
+    units = [u for part_units, _ in parts for u in part_units]
+    wanted = [w for _, part_wanted in parts for w in part_wanted]
+    if not units:
+        return [Predictions.empty(0) for _ in parts]
+    predictions = models.predict(units, wanted, batch_size=batch_size)
+    split, start = [], 0
+    for part_units, _ in parts:
+        split.append(_rows(predictions, start, start + len(part_units)))
+        start += len(part_units)
+    return split
+
+
+def _session_path(item: SessionUnits) -> Path | str:
+    return item.session.source or item.session.session_id
+
+
+def code_sessions(sessions: Sequence[SessionUnits], resources: CodingResources
+                  ) -> list[CodedSession | TranscriptCoderError]:
+    """Code a window of sessions: decide roles (inferring them where needed), predict, and attach
+    codes, with one model call per phase for the whole window. No files are read or written.
+
+    Phase 1 runs the role-inference scheme's model over every unit of the sessions whose roles
+    need evidence (all its heads at once, which phase 2 then reuses); phase 2 runs the models
+    for the schemes each unit of every session still needs.
+
+    Returns:
+        Per session, in order, its :class:`CodedSession` or the error that stopped it: E109 no
+        unit with text, E118 roles cannot be inferred without a model, E119 no speaker is a
+        therapist or a client, E405 an unexpected failure in this session's own steps.
+
+    Raises:
+        Exception: whatever a window-wide model call raises (the caller can code the sessions
+            one by one to find the one it chokes on).
+    """
+    results: list[CodedSession | TranscriptCoderError | None] = [None] * len(sessions)
+    scheme = resources.role_config.inference.scheme
+    models = resources.models
+
+    def guard(index: int, step: Callable[[], object]) -> object:
+        """Run one session's own step; a failure stops that session only."""
+        try:
+            return step()
+        except TranscriptCoderError as error:
+            results[index] = error
+        except Exception as error:  # a bug must not stop the other sessions of the window
+            log.debug("unexpected failure coding %s", _session_path(sessions[index]), exc_info=True)
+            results[index] = TranscriptCoderError("E405", path=_session_path(sessions[index]),
+                                                  detail=f"{type(error).__name__}: {error}")
+        return None
+
+    known = {}
+    for i, item in enumerate(sessions):
+        if not item.units:
+            results[i] = InputError("E109", path=_session_path(item))
+            continue
+        known[i] = guard(i, lambda item=item: resolve_roles(item.session, resources.role_config, item.overrides,
+                                                             resources.unattributed))
+    # Phase 1: role evidence, one call for every session that needs it.
+    infer = [i for i, k in known.items() if k is not None and needs_evidence(k) and models.provides(scheme)]
+    first = dict(zip(infer, _predict_split(
+        models, [(sessions[i].units, [{scheme}] * len(sessions[i].units)) for i in infer], resources.batch_size)))
+    assignments, wanted = {}, {}
+    for i, k in known.items():
+        if k is None:
+            continue
+        item = sessions[i]
+
+        def decide(i=i, k=k, item=item):
+            evidence = None
+            if i in first:
+                evidence = pool_evidence([u.speaker for u in item.units], first[i].probabilities[scheme],
+                                         first[i].labels[scheme], resources.role_config)
+            assignment = assign_roles(k, evidence, item.session, scheme)
+            units = attach_roles(item.units, assignment)
+            if not any(u.role in (THERAPIST, CLIENT) for u in units):
+                raise InputError("E119", path=_session_path(item),
+                                 speakers=", ".join(repr(s) for s in item.session.speakers))
+            done = first.get(i, Predictions.empty(len(units)))
+            need = [{s for s in wanted_schemes(u.role, resources.codebook) if not done.covers(s, j)}
+                    for j, u in enumerate(units)]
+            return assignment, units, need
+
+        decided = guard(i, decide)
+        if decided is not None:
+            assignments[i], units, need = decided
+            wanted[i] = (units, need)
+    # Phase 2: every scheme every unit still needs, one call for the window.
+    order = list(wanted)
+    second = dict(zip(order, _predict_split(models, [wanted[i] for i in order], resources.batch_size)))
+    for i in order:
+        item, (units, _) = sessions[i], wanted[i]
+
+        def finish(i=i, item=item, units=units):
+            predictions = first.get(i, Predictions.empty(len(units))).merge(second[i])
+            coded = attach_codes(units, predictions, resources.codebook)
+            warnings = [Problem.from_error(w, "warning")
+                        for w in role_warnings(item.session, assignments[i], resources.role_config)]
+            session = item.session
+            return CodedSession(session_id=session.session_id, source=item.source or str(_session_path(item)),
+                                reader=session.reader, unit=resources.unit, n_turns=len(session.turns),
+                                roles=assignments[i], utterances=coded, notes=list(session.warnings),
+                                problems=warnings)
+
+        coded = guard(i, finish)
+        if coded is not None:
+            results[i] = coded
+    return results
+
+
 def code_transcript(session: Session, resources: CodingResources, overrides: Mapping[str, str] | None = None,
                     source: str | None = None) -> CodedSession:
     """Code one session: segment it, decide roles (inferring them when needed), predict, and
-    attach codes. No files are read or written.
+    attach codes. No files are read or written (:func:`code_sessions` with a window of one).
 
     Raises:
         InputError: E109 no unit with text, E118 roles cannot be inferred without a model,
             E119 no speaker is a therapist or a client.
     """
-    path = session.source or session.session_id
     units = segment(session, resources.unit)
-    if not units:
-        raise InputError("E109", path=path)
-    known = resolve_roles(session, resources.role_config, overrides, resources.unattributed)
-    scheme = resources.role_config.inference.scheme
-    predictions = Predictions.empty(len(units))
-    evidence = None
-    if needs_evidence(known) and resources.models.provides(scheme):
-        # The model providing the inference scheme runs over every unit, all its heads at once;
-        # the second pass below then only runs models this one does not cover.
-        predictions = resources.models.predict(units, [{scheme}] * len(units), batch_size=resources.batch_size)
-        evidence = pool_evidence([u.speaker for u in units], predictions.probabilities[scheme],
-                                 predictions.labels[scheme], resources.role_config)
-    assignment = assign_roles(known, evidence, session, scheme)
-    units = attach_roles(units, assignment)
-    if not any(u.role in (THERAPIST, CLIENT) for u in units):
-        raise InputError("E119", path=path, speakers=", ".join(repr(s) for s in session.speakers))
-    wanted = [{s for s in wanted_schemes(u.role, resources.codebook) if not predictions.covers(s, i)}
-              for i, u in enumerate(units)]
-    predictions = predictions.merge(resources.models.predict(units, wanted, batch_size=resources.batch_size))
-    coded = attach_codes(units, predictions, resources.codebook)
-    warnings = [Problem.from_error(w, "warning") for w in role_warnings(session, assignment, resources.role_config)]
-    return CodedSession(session_id=session.session_id, source=source or str(path), reader=session.reader,
-                        unit=resources.unit, n_turns=len(session.turns), roles=assignment, utterances=coded,
-                        notes=list(session.warnings), problems=warnings)
+    [result] = code_sessions([SessionUnits(session, units, dict(overrides or {}), source)], resources)
+    if isinstance(result, TranscriptCoderError):
+        raise result
+    return result
+
+
+def code_window(sessions: Sequence[SessionUnits], resources: CodingResources) -> list[CodedSession | Problem]:
+    """:func:`code_sessions` for an engine: never raises. Errors become :class:`Problem` s; when a
+    window-wide model call fails, the sessions are coded one by one so the failure is reported
+    for the session that causes it (E405) and the others are still coded."""
+    try:
+        results = code_sessions(sessions, resources)
+    except Exception as error:
+        if len(sessions) > 1:
+            log.info("a window of %d sessions failed; coding them one by one", len(sessions), exc_info=True)
+            return [result for item in sessions for result in code_window([item], resources)]
+        if not isinstance(error, TranscriptCoderError):
+            log.debug("unexpected failure coding %s", _session_path(sessions[0]), exc_info=True)
+            error = TranscriptCoderError("E405", path=_session_path(sessions[0]),
+                                         detail=f"{type(error).__name__}: {error}")
+        return [Problem.from_error(error)]
+    return [Problem.from_error(r) if isinstance(r, TranscriptCoderError) else r for r in results]
+
+
+def windows_of(items: Iterable, units_of: Callable[[object], int], window_units: int,
+               max_sessions: int = WINDOW_MAX_SESSIONS) -> Iterator[list]:
+    """``items`` in consecutive windows, in order: a window closes once it holds ``window_units``
+    units or ``max_sessions`` items (a session larger than a window is a window of its own)."""
+    window, units = [], 0
+    for item in items:
+        window.append(item)
+        units += units_of(item)
+        if units >= window_units or len(window) >= max_sessions:
+            yield window
+            window, units = [], 0
+    if window:
+        yield window
 
 
 # ------------------------------------------------------------------------------ fingerprints
@@ -337,14 +513,30 @@ class _Run:
             key["runtime"] = self.options.runtime
         return _digest(key)
 
+    def resources(self, models: ModelSet | None = None) -> CodingResources:
+        """What :func:`code_sessions` needs, with this run's models (or ``models``: a Ray actor's own)."""
+        return CodingResources(codebook=self.codebook, models=models or self.models, role_config=self.role_config,
+                               unit=self.unit, batch_size=self.options.batch_size,
+                               unattributed=(self.options.reader.unknown_speaker,))
+
 
 def _resolve(out: Path, options: CodeOptions, models: ModelSet | None) -> _Run:
     if options.batch_size < 1:
         raise UsageError("E410", option="batch-size", detail="at least 1", value=options.batch_size)
     if options.threads is not None and options.threads < 1:
         raise UsageError("E410", option="threads", detail="at least 1", value=options.threads)
+    for option, value in (("window-units", options.window_units), ("jobs", options.jobs),
+                          ("ray-actors", options.ray_actors)):
+        if value is not None and value < 1:
+            raise UsageError("E410", option=option, detail="at least 1", value=value)
     if options.layout not in layouts:
         raise UsageError("E402", detail=f"unknown layout '{options.layout}' (known: {', '.join(layouts.names())})")
+    if options.engine not in ENGINES:
+        raise UsageError("E412", value=options.engine, known=", ".join(ENGINES))
+    if options.engine == "ray":
+        from .engines.ray_engine import require_ray
+
+        require_ray()
     resolve_runtime(options.runtime)
     unit = resolve_segmenter(options.unit)
     codebook = load_codebook(options.codebooks)
@@ -387,19 +579,47 @@ def _remove_outputs(run: _Run, session_id: str) -> None:
             log.info("removed outdated %s", path)
 
 
-def _code_one(run: _Run, item: InputFile, run_key: str, resources: CodingResources) -> SessionRecord:
-    """Code (or skip) one input and write its per-session outputs; never raises for bad input."""
+@dataclass
+class _Entry:
+    """One input on its way through a window: what happened to it so far (``record``), and while
+    it is being coded its read session (``prepared``) and then its result."""
+
+    index: int
+    record: SessionRecord
+    item: InputFile | None = None  # None: an input that named no file (E401)
+    overrides: dict[str, str] = field(default_factory=dict)
+    pending: bool = False  # to be read and coded (not skipped, not failed)
+    data: bytes | None = None  # the input's bytes, for engines that ship them
+    future: object = None  # the reading process's PreparedSession, while it is read
+    prepared: PreparedSession | None = None
+    result: CodedSession | Problem | None = None
+
+    @property
+    def units(self) -> int:
+        """Units this input adds to its window."""
+        return len(self.prepared.units) if self.prepared is not None else 0
+
+
+def _admit(run: _Run, index: int, item: InputFile, run_key: str, read: bool = False) -> _Entry:
+    """Fingerprint an input and decide: skip it (already coded by an earlier run: its coded CSV
+    is re-rendered from the state if missing), fail it (unreadable), or code it (``pending``).
+    ``read`` keeps the input's bytes in ``data``. Never raises for a bad input."""
     started = time.perf_counter()
     record = SessionRecord(input=str(item.path), session_id=item.session_id, status="failed")
+    entry = _Entry(index=index, record=record, item=item)
     state_path = run.out / STATE_DIR / f"{item.session_id}.json"
     coded_path = run.out / CODED_DIR / f"{item.session_id}.csv"
     try:
         try:
-            record.sha256 = file_sha256(item.path)
+            if read:
+                entry.data = item.path.read_bytes()
+                record.sha256 = hashlib.sha256(entry.data).hexdigest()
+            else:
+                record.sha256 = file_sha256(item.path)
         except OSError as exc:
             raise InputError("E116", path=item.path, detail=exc.strerror or str(exc)) from None
-        overrides = run.overrides.for_session(item.session_id)
-        record.fingerprint = session_fingerprint(run_key, record.sha256, item.session_id, overrides)
+        entry.overrides = run.overrides.for_session(item.session_id)
+        record.fingerprint = session_fingerprint(run_key, record.sha256, item.session_id, entry.overrides)
         state = None if run.options.force else _read_state(state_path)
         if state is not None and state.get("fingerprint") == record.fingerprint:
             coded = CodedSession.from_dict(state["session"])
@@ -407,30 +627,219 @@ def _code_one(run: _Run, item: InputFile, run_key: str, resources: CodingResourc
                 write_coded_session(coded_path, coded, run.options.layout)
             record.status, record.turns, record.units = "skipped", coded.n_turns, len(coded.utterances)
             record.problems, record.notes = list(coded.problems), list(coded.notes)
-            return record
-        session = read_transcript(item.path, run.options.reader, item.session_id)
-        coded = code_transcript(session, resources, overrides, source=str(item.path))
-        # The state goes first: once it exists the session counts as coded, and the CSV is
-        # re-rendered from it if a kill came in between.
-        try:
-            write_json(state_path, {"format": STATE_FORMAT, "fingerprint": record.fingerprint, "input": str(item.path),
-                                    "sha256": record.sha256, "session": coded.serialize()})
-            write_coded_session(coded_path, coded, run.options.layout)
-        except OSError as exc:
-            raise TranscriptCoderError("E406", path=coded_path, detail=exc.strerror or str(exc)) from None
-        record.status, record.turns, record.units = "coded", coded.n_turns, len(coded.utterances)
-        record.problems, record.notes = list(coded.problems), list(coded.notes)
+            entry.data = None
+        else:
+            entry.pending = True
     except TranscriptCoderError as error:
-        record.problems = [Problem.from_error(error)]
+        record.problems, entry.data = [Problem.from_error(error)], None
         if record.sha256 is not None:
             _remove_outputs(run, item.session_id)
     except Exception as error:  # a bug must not stop the batch or show the user a traceback
-        log.debug("unexpected failure coding %s", item.path, exc_info=True)
+        log.debug("unexpected failure checking %s", item.path, exc_info=True)
         problem = TranscriptCoderError("E405", path=item.path, detail=f"{type(error).__name__}: {error}")
-        record.problems = [Problem.from_error(problem)]
-    finally:
-        record.seconds = time.perf_counter() - started
-    return record
+        record.problems, entry.data = [Problem.from_error(problem)], None
+    record.seconds += time.perf_counter() - started
+    return entry
+
+
+def _store(run: _Run, entry: _Entry) -> None:
+    """Write a coded session's state, then its coded CSV; or record why it was not coded.
+
+    The state goes first: once it exists the session counts as coded, and the CSV is re-rendered
+    from it if a kill came in between."""
+    started = time.perf_counter()
+    record, result, entry.result = entry.record, entry.result, None
+    if isinstance(result, CodedSession):
+        coded_path = run.out / CODED_DIR / f"{record.session_id}.csv"
+        try:
+            write_json(run.out / STATE_DIR / f"{record.session_id}.json",
+                       {"format": STATE_FORMAT, "fingerprint": record.fingerprint, "input": record.input,
+                        "sha256": record.sha256, "session": result.serialize()})
+            write_coded_session(coded_path, result, run.options.layout)
+        except OSError as exc:
+            result = Problem.from_error(TranscriptCoderError("E406", path=coded_path, detail=exc.strerror or str(exc)))
+        else:
+            record.status, record.turns, record.units = "coded", result.n_turns, len(result.utterances)
+            record.problems, record.notes = list(result.problems), list(result.notes)
+    if isinstance(result, Problem):
+        record.problems = [result]
+        _remove_outputs(run, record.session_id)
+    record.seconds += time.perf_counter() - started
+
+
+class _Progress:
+    """Reports finished inputs to the hook (one ``advance`` per input file) and the log."""
+
+    def __init__(self, hook: ProgressHook) -> None:
+        self.hook = hook
+        self.turns = 0
+        self.seconds = 0.0
+
+    def done(self, entry: _Entry) -> None:
+        record = entry.record
+        if record.status == "coded":
+            self.turns += record.turns
+            self.seconds += record.seconds
+            log.info("coded %s (%d units, %.1f s)", record.input, record.units, record.seconds)
+        elif record.status == "failed":
+            log.info("failed %s: %s", record.input, record.problems[0])
+        if entry.item is not None:  # inputs naming no file are not counted in the bar's total
+            self.hook.advance("code", 1, turns_s=self.turns / self.seconds if self.seconds else 0.0)
+
+
+# --------------------------------------------------------------------------- the local engine
+def _prepared(run: _Run, entries: Sequence[InputFile | SessionRecord], run_key: str,
+              submit: Callable[[InputFile], object] | None, ahead: int) -> Iterator[_Entry]:
+    """Every input in order, admitted and, when it is to be coded, read and segmented: here, or
+    by ``submit`` (a process pool's) with up to ``ahead`` inputs in flight."""
+    waiting: deque[_Entry] = deque()
+
+    def resolved(entry: _Entry) -> _Entry:
+        if entry.future is not None:
+            future, entry.future = entry.future, None
+            try:
+                entry.prepared = future.result()
+            except Exception as error:  # a reading process died (killed, out of memory)
+                problem = TranscriptCoderError("E405", path=entry.item.path,
+                                               detail=f"the reading process failed: {type(error).__name__}: {error}")
+                entry.prepared = PreparedSession(entry.item.session_id, entry.item.path,
+                                                 problem=Problem.from_error(problem))
+        return entry
+
+    for index, given in enumerate(entries):
+        if isinstance(given, SessionRecord):
+            entry = _Entry(index=index, record=given)
+        else:
+            entry = _admit(run, index, given, run_key)
+            if entry.pending and submit is None:
+                entry.prepared = prepare_session(given.path, given.session_id, run.options.reader, run.unit)
+            elif entry.pending:
+                entry.future = submit(given)
+        waiting.append(entry)
+        while len(waiting) > ahead:
+            yield resolved(waiting.popleft())
+    while waiting:
+        yield resolved(waiting.popleft())
+
+
+def _code_entries(window: Sequence[_Entry], resources: CodingResources) -> None:
+    """Code a window's read sessions (one model call per phase) into each entry's ``result``;
+    entries that could not be read get their problem. Their sessions are dropped."""
+    readable = [e for e in window if e.prepared is not None and e.prepared.problem is None]
+    started = time.perf_counter()
+    results = code_window([SessionUnits(e.prepared.session, e.prepared.units, e.overrides, str(e.item.path))
+                           for e in readable], resources)
+    seconds, total = time.perf_counter() - started, sum(e.units for e in readable) or 1
+    for entry, result in zip(readable, results):
+        entry.result = result
+        entry.record.seconds += seconds * entry.units / total  # the window's time, shared by units
+    for entry in window:
+        if entry.prepared is not None:
+            if entry.prepared.problem is not None:
+                entry.result = entry.prepared.problem
+            entry.record.seconds += entry.prepared.seconds
+            entry.prepared = None
+
+
+def _store_window(run: _Run, window: Sequence[_Entry]) -> Sequence[_Entry]:
+    """Write every coded session of a window (or record its problem)."""
+    for entry in window:
+        if entry.result is not None:
+            _store(run, entry)
+    return window
+
+
+class _ReadAhead:
+    """Runs a window generator in a thread, one window ahead of the loop that consumes it, so
+    the next window is read while the model codes the current one."""
+
+    def __init__(self, windows: Iterator[list[_Entry]]) -> None:
+        self._windows = windows
+        self._queue: queue.Queue = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="transcript-coder-reader", daemon=True)
+
+    def __enter__(self) -> "_ReadAhead":
+        self._thread.start()
+        return self
+
+    def _put(self, message: tuple) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(message, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for window in self._windows:
+                if not self._put(("window", window)):
+                    return
+            self._put(("end", None))
+        except BaseException as error:  # handed to the consuming thread, which raises it
+            self._put(("error", error))
+
+    def __iter__(self) -> Iterator[list[_Entry]]:
+        while True:
+            kind, value = self._queue.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._windows.close()
+
+
+def _code_locally(run: _Run, entries: Sequence[InputFile | SessionRecord], run_key: str,
+                  progress: _Progress) -> list[SessionRecord]:
+    """The local engine: windows coded in this process, in input order. With ``jobs > 1`` a
+    process pool reads and segments ahead and a thread writes behind the model."""
+    options = run.options
+    resources = run.resources()
+    done: list[_Entry] = []
+
+    def report(window: Sequence[_Entry]) -> None:
+        for entry in window:
+            done.append(entry)
+            progress.done(entry)
+
+    with contextlib.ExitStack() as stack:
+        submit, ahead, writer = None, 0, None
+        if options.jobs > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+            # spawn, not fork: forking a process that has loaded torch is unsafe.
+            pool = stack.enter_context(ProcessPoolExecutor(options.jobs, mp_context=multiprocessing.get_context("spawn"),
+                                                           initializer=ignore_interrupts))
+            stack.callback(pool.shutdown, wait=True, cancel_futures=True)
+
+            def submit(item: InputFile):
+                return pool.submit(prepare_session, item.path, item.session_id, options.reader, run.unit)
+
+            ahead = 4 * options.jobs
+        windows = windows_of(_prepared(run, entries, run_key, submit, ahead), lambda e: e.units, options.window_units)
+        if options.jobs > 1:
+            windows = stack.enter_context(_ReadAhead(windows))
+            writer = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="transcript-coder-writer"))
+        writing = None
+        for window in windows:
+            _code_entries(window, resources)
+            if writer is None:
+                report(_store_window(run, window))
+                continue
+            previous, writing = writing, writer.submit(_store_window, run, window)
+            if previous is not None:
+                report(previous.result())
+        if writing is not None:
+            report(writing.result())
+    return [entry.record for entry in done]
 
 
 def code(inputs: Sequence[str | Path], out: str | Path, options: CodeOptions | None = None,
@@ -440,8 +849,10 @@ def code(inputs: Sequence[str | Path], out: str | Path, options: CodeOptions | N
     Args:
         inputs: files, folders and glob patterns.
         out: the output folder (created if needed).
-        options: how to read, segment, assign roles and code; defaults throughout when ``None``.
-        hook: progress over sessions (stage ``"code"``, postfix ``turns_s``).
+        options: how to read, segment, assign roles and code, and which engine runs it; defaults
+            throughout when ``None``.
+        hook: progress over sessions (stage ``"code"``, postfix ``turns_s``), advanced once per
+            input file when its window is written.
         models: an already built :class:`ModelSet` to reuse (it must match ``options``).
 
     Returns:
@@ -449,7 +860,7 @@ def code(inputs: Sequence[str | Path], out: str | Path, options: CodeOptions | N
         the problem) and the paths of the aggregate files.
 
     Raises:
-        UsageError: E401 when no input names a file; E402-E410 for options that cannot work.
+        UsageError: E401 when no input names a file; E402-E414 for options that cannot work.
         ConfigError, ModelError: when the codebook, configs or models cannot be loaded.
     """
     options = options or CodeOptions()
@@ -469,26 +880,15 @@ def code(inputs: Sequence[str | Path], out: str | Path, options: CodeOptions | N
         folder.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(folder)
     run_key = run.key()
-    resources = CodingResources(codebook=run.codebook, models=run.models, role_config=run.role_config,
-                                unit=run.unit, batch_size=options.batch_size,
-                                unattributed=(options.reader.unknown_speaker,))
-    records: list[SessionRecord] = []
-    turns_done, coding_seconds = 0, 0.0
+    progress = _Progress(hook)
     hook.start("code", total=len(files), unit="session")
     try:
-        for entry in entries:
-            if isinstance(entry, SessionRecord):
-                records.append(entry)
-                continue
-            record = _code_one(run, entry, run_key, resources)
-            records.append(record)
-            if record.status == "coded":
-                turns_done += record.turns
-                coding_seconds += record.seconds
-                log.info("coded %s (%d units, %.1f s)", entry.path, record.units, record.seconds)
-            elif record.status == "failed":
-                log.info("failed %s: %s", entry.path, record.problems[0])
-            hook.advance("code", 1, turns_s=turns_done / coding_seconds if coding_seconds else 0.0)
+        if options.engine == "ray":
+            from .engines.ray_engine import code_with_ray
+
+            records = code_with_ray(run, entries, run_key, progress)
+        else:
+            records = _code_locally(run, entries, run_key, progress)
     finally:
         hook.finish("code")
     files_written = _write_aggregates(run, records)
@@ -549,6 +949,9 @@ def _manifest(run: _Run, records: Sequence[SessionRecord], started_at: datetime,
             "started": started_at.isoformat(timespec="seconds"),
             "seconds": round(seconds, 3),
             "force": run.options.force,
+            "engine": run.options.engine,
+            "jobs": run.options.jobs,
+            "window_units": run.options.window_units,
             "coded": [r.session_id for r in records if r.status == "coded"],
             "skipped": [r.session_id for r in records if r.status == "skipped"],
             "session_seconds": {r.session_id: round(r.seconds, 3) for r in records if r.session_id},
