@@ -110,3 +110,11 @@ def test_bad_options_exit_with_a_coded_message(tmp_path, capsys, extra, message)
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert status == 2
+
+
+@pytest.mark.parametrize("option", ["--window-units", "--jobs", "--ray-actors"])
+def test_throughput_options_below_one_exit_2_with_e410(tmp_path, capsys, option):
+    status = main(["code", str(SESSIONS / "drinking_mi.txt"), "--out", str(tmp_path / "out"), option, "0"])
+    assert status == 2
+    assert f"E410: {option} must be at least 1; got 0" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
