@@ -338,6 +338,7 @@ def code_sessions(sessions: Sequence[SessionUnits], resources: CodingResources
             log.debug("unexpected failure coding %s", _session_path(sessions[index]), exc_info=True)
             results[index] = TranscriptCoderError("E405", path=_session_path(sessions[index]),
                                                   detail=f"{type(error).__name__}: {error}")
+            results[index].__cause__ = error  # code_transcript's caller sees the original traceback
         return None
 
     known = {}
