@@ -133,7 +133,9 @@ class CodeOptions:
             units, then coded with one model call per phase (memory grows with it, not with the
             number of inputs).
         jobs: processes reading and segmenting the next window while the model codes the
-            current one (and a thread writing the previous one); 1 does everything in turn.
+            current one (and a thread writing the previous one); 1 does everything in turn. The
+            processes are spawned, so a script calling :func:`code` with ``jobs > 1`` needs the
+            usual ``if __name__ == "__main__":`` guard.
         engine: ``"local"`` (this process) or ``"ray"`` (a Ray Data job; extra ``[ray]``).
         ray_address: the Ray cluster for ``engine="ray"`` (``"auto"``, ``"ray://host:10001"``);
             ``None`` starts a local Ray.
