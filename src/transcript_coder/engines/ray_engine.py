@@ -212,16 +212,25 @@ def code_with_ray(run, entries: Sequence, run_key: str, progress) -> list[Sessio
                 SessionCoder, fn_constructor_kwargs={"spec": spec, "model_ref": [ray.put(model_files(run.models))]},
                 batch_size=RAY_BATCH_SESSIONS, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors),
                 num_cpus=per_actor)
-            for batch in coded.iter_batches(batch_size=None, batch_format="numpy"):
-                for index, result, seconds in zip(batch["index"], batch["result"], batch["seconds"]):
-                    entry = pending.pop(int(index))
-                    payload = json.loads(result)
-                    entry.result = (CodedSession.from_dict(payload["coded"]) if "coded" in payload
-                                    else Problem(**payload["problem"]))
-                    entry.record.seconds += float(seconds)
-                    _store(run, entry)
-                    records[entry.index] = entry.record
-                    progress.done(entry)
+            try:
+                for batch in coded.iter_batches(batch_size=None, batch_format="numpy"):
+                    for index, result, seconds in zip(batch["index"], batch["result"], batch["seconds"]):
+                        entry = pending.pop(int(index))
+                        payload = json.loads(result)
+                        entry.result = (CodedSession.from_dict(payload["coded"]) if "coded" in payload
+                                        else Problem(**payload["problem"]))
+                        entry.record.seconds += float(seconds)
+                        _store(run, entry)
+                        records[entry.index] = entry.record
+                        progress.done(entry)
+            except TranscriptCoderError:
+                raise
+            except Exception as error:  # an actor died or could not start: the sessions written so far stay
+                log.debug("the Ray job failed", exc_info=True)
+                lines = [line for line in str(error).splitlines() if line.strip()]
+                raise TranscriptCoderError("E414", address=options.ray_address or "the local Ray",
+                                           detail=f"{type(error).__name__}: {lines[-1] if lines else ''}; "
+                                                  "re-run to resume") from error
         if pending:  # Ray lost rows: report, do not pretend they were coded
             raise TranscriptCoderError("E414", address=options.ray_address or "the local Ray",
                                        detail=f"{len(pending)} session(s) came back without a result")
