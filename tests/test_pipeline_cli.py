@@ -32,7 +32,8 @@ def test_killed_run_resumes_to_the_outputs_of_an_uninterrupted_one(tmp_path, qui
     all_ids = sorted(p.stem for p in SESSIONS.iterdir())
     out = tmp_path / "killed"
     command = [*COMMAND, "code", str(SESSIONS), "--out", str(out), "--quiet"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # A window per session, so the kill lands between sessions; the resumed run uses one window.
+    process = subprocess.Popen([*command, "--window-units", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 180
     while not list((out / "coded").glob("*.csv")):
         assert process.poll() is None, process.communicate()[1].decode()[-2000:]
