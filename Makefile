@@ -22,10 +22,9 @@ test-fast: install
 quickstart: install
 	$(BIN)/transcript-coder code data/fixtures/sessions --out out/quickstart
 
-# Retrain the shipped default models from ../shared/data (about 35 + 40 minutes on 2 cores).
+# Retrain the shipped default model from ../shared/data (about 25 minutes on 2 idle cores).
 models: install
-	$(BIN)/transcript-coder train --config configs/train/annomi.yaml
-	$(BIN)/transcript-coder train --config configs/train/goemotions.yaml
+	$(BIN)/transcript-coder train --config configs/train/annomi_goemotions.yaml
 
 # Headless Chromium for the report's screenshot test (Debian/Ubuntu; needs root).
 chromium:

@@ -151,3 +151,76 @@ def test_a_trained_model_folder_is_a_base_to_continue_from(tiny):
     for key, value in encoder.state_dict().items():
         np.testing.assert_allclose(value.numpy(), trained[key].numpy(), atol=1e-6, err_msg=key)
     assert tokenizer("hello")["input_ids"] == result.model.tokenizer("hello")["input_ids"]
+
+
+# ------------------------------------------------------------------ a joint, embedding-context model
+@pytest.fixture(scope="module")
+def joint(tmp_path_factory, fixtures, codebook):
+    """One encoder trained on two sources at once: coded sessions (therapist and client heads,
+    context as the preceding turn's vector) and GoEmotions-layout comments (emotion, no context)."""
+    sessions = str(fixtures / "training" / "coded_sessions.csv")
+    comments = str(fixtures / "training" / "goemotions_layout.tsv")
+    config = TrainConfig(
+        name="tiny-joint",
+        data=DataConfig(format="coded_csv.v1", path=sessions, validation_path=sessions, repeat=2.0),
+        extra_data=[DataConfig(format="goemotions.v1", path=comments, validation_path=comments, repeat=0.5)],
+        schemes=["therapist_behaviour", "client_talk_type", "client_emotion"], multi_label=["client_emotion"],
+        context_free=["client_emotion"], context_mode="embedding", precision="bfloat16",
+        epochs=25, batch_size=4, eval_every=25, patience=5, learning_rate=2e-4, head_learning_rate=5e-3,
+        warmup_ratio=0.0, class_weighting="none", save_dtype="float32", threads=2, max_length=64)
+    out = tmp_path_factory.mktemp("joint") / "tiny-joint"
+    return train(config, codebook=codebook, output=out), out
+
+
+def test_joint_model_learns_every_source(joint):
+    result, _ = joint
+    validation = result.metrics["validation"]
+    assert validation["therapist_behaviour"]["macro_f1"] == 1.0
+    assert validation["client_talk_type"]["macro_f1"] == 1.0
+    assert validation["client_emotion"]["n"] == 7  # only the comments carry emotion codes
+    assert validation["client_emotion"]["macro_f1"] >= 0.9
+    # an epoch shows the 16 session turns twice and a random half of the 7 comments: 36 rows, 9 steps
+    assert result.metrics["steps"] == 25 * 9
+
+
+def test_embedding_context_reaches_only_the_heads_that_read_it(joint, codebook):
+    result, out = joint
+    model = load_model(out, codebook)
+    assert model.embeds_context and not model.head("client_emotion").reads_context
+    texts = ["I could try the patch next week."] * 2
+    contexts = ["What would you like to try?", "My brother died last winter and I cannot sleep."]
+    probs = model.predict_proba(texts, contexts)
+    assert not np.array_equal(probs["client_talk_type"][0], probs["client_talk_type"][1])
+    assert np.array_equal(probs["client_emotion"][0], probs["client_emotion"][1])
+    np.testing.assert_allclose(probs["client_talk_type"], result.model.predict_proba(texts, contexts)["client_talk_type"],
+                               atol=1e-5)
+
+
+def test_a_units_probabilities_do_not_depend_on_the_other_units_in_the_call(joint, codebook):
+    """Fixed-shape batches: the same bits alone, in a small call and in a large mixed one."""
+    _, out = joint
+    model = load_model(out, codebook)
+    rng = np.random.default_rng(0)
+    words = "so you feel like the drinking has been getting worse since the summer and work is hard".split()
+    crowd = [" ".join(rng.choice(words, size=int(rng.integers(1, 60)))) for _ in range(150)]
+    unit, context = "You want to cut down, and you also worry what your friends will say.", "I like a drink."
+    alone = model.predict_proba([unit], [context])
+    for others in (crowd[:3], crowd):
+        mixed = model.predict_proba([*others[: len(others) // 2], unit, *others[len(others) // 2:]],
+                                    [*others[1: len(others) // 2 + 1], context, *others[len(others) // 2:]])
+        for scheme, rows in alone.items():
+            assert np.array_equal(mixed[scheme][len(others) // 2], rows[0]), scheme
+
+
+def test_fixed_shape_batches_cover_every_input_once_in_constant_shapes():
+    from transcript_coder.model import BATCH_TOKENS, fixed_shape_batches
+
+    lengths = [3, 17, 16, 40, 128, 5, 90, 33, 64, 65] * 7
+    seen, shapes = [], {}
+    for length, rows_per_batch, rows in fixed_shape_batches(lengths, max_length=128, batch_size=64):
+        assert all(lengths[i] <= length for i in rows) and 1 <= len(rows) <= rows_per_batch
+        assert rows_per_batch * length <= max(BATCH_TOKENS, length)
+        assert shapes.setdefault(length, rows_per_batch) == rows_per_batch
+        seen += rows
+    assert sorted(seen) == list(range(len(lengths)))
+    assert set(shapes) == {16, 32, 48, 64, 96, 128}

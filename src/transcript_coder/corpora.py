@@ -46,6 +46,15 @@ CODE_SEPARATOR = "|"
 SPEAKER_ROLE = "speaker_role"
 
 
+#: Training sets pooled from several sources say which source each row came from in this column.
+SOURCE_COLUMN = "source"
+
+
+def features_for(schemes: Sequence[str]) -> Features:
+    """The columns of a dataset with these scheme columns (as every reader here makes them)."""
+    return _features(schemes)
+
+
 def _features(schemes: Sequence[str]) -> Features:
     cols = {
         "text": Value("string"),
@@ -230,5 +239,5 @@ def read_corpus(format_name: str, path: str | Path, codebook: Codebook, **option
 
 def labelled_schemes(dataset: Dataset) -> list[str]:
     """The scheme columns of a dataset made by a reader here."""
-    base = {"text", "context", "role", "group", "session_id", "turn_index"}
+    base = {"text", "context", "role", "group", "session_id", "turn_index", SOURCE_COLUMN}
     return [c for c in dataset.column_names if c not in base]

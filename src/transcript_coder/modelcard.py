@@ -34,6 +34,15 @@ def write_model_card(output: Path, config, metrics: dict, validation: dict[str, 
                      test: dict[str, SchemeReport], codebook: Codebook, command: str | None = None) -> Path:
     """Write ``README.md`` (the model card) into a saved model folder."""
     sizes = metrics["sizes"]
+    sources = [config.data, *getattr(config, "extra_data", [])]
+    if not config.context_turns:
+        inputs = "unit text"
+    elif getattr(config, "context_mode", "pair") == "embedding":
+        free = [s for s in getattr(config, "context_free", []) if s in config.schemes]
+        inputs = ("unit text alone; heads that read context also get the preceding turn's vector"
+                  + (f" (not {', '.join(free)})" if free else ""))
+    else:
+        inputs = f"unit text + {config.context_turns} preceding turn(s), last {config.context_max_words} words"
     heads = ", ".join(f"`{s}` ({len(codebook[s].codes)} codes, v{codebook[s].version})" for s in config.schemes)
     lines = [
         f"# {config.name}", "",
@@ -41,15 +50,16 @@ def write_model_card(output: Path, config, metrics: dict, validation: dict[str, 
         "| | |", "|---|---|",
         f"| heads | {heads} |",
         f"| base model | `{config.base_model}` (all-MiniLM-L6-v2, Apache-2.0, for the default alias) |",
-        f"| training data | {config.data.description or config.data.format} |",
-        f"| data licence | {config.data.license or 'see the data source'} |",
+        f"| training data | {'; '.join(d.description or d.format for d in sources)} |",
+        f"| data licence | {'; '.join(d.license or 'see the data source' for d in sources)} |",
         f"| split | {metrics['split']} |",
         f"| sizes | train {sizes['train']} units ({sizes['train_groups']} groups), validation {sizes['validation']} "
         f"({sizes['validation_groups']} groups), test {sizes['test']} |",
-        f"| input | unit text{' + %d preceding turn(s), last %d words' % (config.context_turns, config.context_max_words) if config.context_turns else ''}; max {config.max_length} tokens |",
+        f"| input | {inputs}; max {config.max_length} tokens |",
         f"| training | {metrics['steps']} steps of batch {config.batch_size} (best at step {metrics['best_step']}), "
         f"lr {config.learning_rate} (heads {config.head_learning_rate}), class weighting {config.class_weighting}, "
-        f"seed {config.seed}, {metrics['train_seconds'] / 60:.1f} min on {config.threads or 'all'} CPU thread(s) |",
+        f"seed {config.seed}, {getattr(config, 'precision', 'float32')}, "
+        f"{metrics['train_seconds'] / 60:.1f} min on {config.threads or 'all'} CPU thread(s) |",
         f"| weights | `model.safetensors`, {config.save_dtype} |", "",
         "## Intended use", "",
         "Coding psychotherapy and counselling transcripts for research and supervision, with human review. "
