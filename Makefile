@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install test test-fast quickstart models chromium clean
+.PHONY: install test test-fast quickstart models models-fast chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,13 @@ test-fast: install
 quickstart: install
 	$(BIN)/transcript-coder code data/fixtures/sessions --out out/quickstart
 
-# Retrain the shipped default model from ../shared/data (about 25 minutes on 2 idle cores).
+# Retrain the shipped default models from ../shared/data (about 35 + 40 minutes on 2 cores).
 models: install
+	$(BIN)/transcript-coder train --config configs/train/annomi.yaml
+	$(BIN)/transcript-coder train --config configs/train/goemotions.yaml
+
+# Retrain the opt-in fast model (one encoder, all heads; about 30 minutes on 2 idle cores).
+models-fast: install
 	$(BIN)/transcript-coder train --config configs/train/annomi_goemotions.yaml
 
 # Headless Chromium for the report's screenshot test (Debian/Ubuntu; needs root).
