@@ -11,7 +11,7 @@ $(BIN)/python:
 
 install: $(BIN)/python
 	$(BIN)/pip install torch==2.13.0
-	$(BIN)/pip install -e ".[test,docx,report]"
+	$(BIN)/pip install -e ".[test,docx,report,ray]"
 
 test: install
 	$(BIN)/python -m pytest -q

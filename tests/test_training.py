@@ -177,9 +177,9 @@ def test_joint_model_learns_every_source(joint):
     validation = result.metrics["validation"]
     assert validation["therapist_behaviour"]["macro_f1"] == 1.0
     assert validation["client_talk_type"]["macro_f1"] == 1.0
-    assert validation["client_emotion"]["n"] == 7  # only the comments carry emotion codes
+    assert validation["client_emotion"]["n"] == 8  # only the comments carry emotion codes
     assert validation["client_emotion"]["macro_f1"] >= 0.9
-    # an epoch shows the 16 session turns twice and a random half of the 7 comments: 36 rows, 9 steps
+    # an epoch shows the 16 session turns twice and a random half of the 8 comments: 36 rows, 9 steps
     assert result.metrics["steps"] == 25 * 9
 
 

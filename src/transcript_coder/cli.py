@@ -223,8 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", dest="batch_size", type=int, default=64, help="units per model batch (default 64)")
     p.add_argument("--threads", type=int, help="torch threads (default: all cores)")
     p.add_argument("--force", action="store_true", help="recode sessions already coded in --out")
-    p.add_argument("--runtime", default="torch_fp32.v1",
-                   help="how encoders run: torch_fp32.v1 (default) or onnx_int8.v1 (needs transcript_coder[int8])")
+    p.add_argument("--runtime", default="auto",
+                   help="how encoders run: auto (default: torch_bf16.v1 where the CPU has bfloat16 matrix units, "
+                        "else torch_fp32.v1), torch_fp32.v1, torch_bf16.v1, onnx_int8.v1 (needs transcript_coder[int8])")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no warnings on stdout")
     g = p.add_argument_group("throughput (never changes a code)")
     g.add_argument("--window-units", dest="window_units", type=int, default=DEFAULT_WINDOW_UNITS, metavar="N",

@@ -53,7 +53,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -497,8 +497,7 @@ class _Run:
             "scores": {"config": str(self.score_config_path), "config_sha256": file_sha256(self.score_config_path)},
             "codebooks": str(options.codebooks or codebooks_dir()),
         }
-        if options.runtime != DEFAULT_RUNTIME:  # named only when not the default: old run.json bytes hold
-            config["runtime"] = options.runtime
+        config["runtime"] = options.runtime  # resolved: "auto" is recorded as what it chose
         return config
 
     def key(self) -> str:
@@ -511,9 +510,8 @@ class _Run:
             "layout": self.options.layout,
             "reader": asdict(self.options.reader),
             "roles": file_sha256(self.role_config_path),
+            "runtime": self.options.runtime,  # resolved, so "auto" on another CPU recodes
         }
-        if self.options.runtime != DEFAULT_RUNTIME:  # as in config(): default fingerprints unchanged
-            key["runtime"] = self.options.runtime
         return _digest(key)
 
     def resources(self, models: ModelSet | None = None) -> CodingResources:
@@ -540,7 +538,9 @@ def _resolve(out: Path, options: CodeOptions, models: ModelSet | None) -> _Run:
         from .engines.ray_engine import require_ray
 
         require_ray()
-    resolve_runtime(options.runtime)
+    # "auto" becomes the runtime it stands for here, so fingerprints, run.json and Ray actors on
+    # other machines all use this one.
+    options = replace(options, runtime=resolve_runtime(options.runtime))
     unit = resolve_segmenter(options.unit)
     codebook = load_codebook(options.codebooks)
     role_config_path = Path(options.role_config) if options.role_config else default_role_config_path()
