@@ -137,7 +137,12 @@ class Codebook:
         return [s for s in self.ordered() if s.role == role and (kind is None or s.kind == kind)]
 
     def ordered(self) -> list[Scheme]:
-        """Schemes ordered so that each comes after the schemes its condition or rules read."""
+        """Schemes ordered so that each comes after the schemes its condition or rules read
+        (computed once per set of schemes: coding asks for it for every unit)."""
+        key = tuple(self.schemes)
+        cached = self.__dict__.get("_ordered")
+        if cached is not None and cached[0] == key:
+            return list(cached[1])
         done: dict[str, Scheme] = {}
 
         def visit(scheme: Scheme) -> None:
@@ -151,6 +156,7 @@ class Codebook:
 
         for scheme in sorted(self.schemes.values(), key=lambda s: s.id):
             visit(scheme)
+        self.__dict__["_ordered"] = (key, tuple(done.values()))
         return list(done.values())
 
     def versions(self) -> dict[str, int]:

@@ -657,7 +657,7 @@ def _store(run: _Run, entry: _Entry) -> None:
         try:
             write_json(run.out / STATE_DIR / f"{record.session_id}.json",
                        {"format": STATE_FORMAT, "fingerprint": record.fingerprint, "input": record.input,
-                        "sha256": record.sha256, "session": result.serialize()})
+                        "sha256": record.sha256, "session": result.serialize()}, compact=True)
             write_coded_session(coded_path, result, run.options.layout)
         except OSError as exc:
             result = Problem.from_error(TranscriptCoderError("E406", path=coded_path, detail=exc.strerror or str(exc)))

@@ -8,7 +8,7 @@ or models.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 #: The speaker roles the coding schemes are written for. A third speaker (co-therapist, relative)
@@ -69,6 +69,9 @@ class Utterance:
     context: str = ""
 
 
+_UTTERANCE_FIELDS = tuple(f.name for f in fields(Utterance))
+
+
 @dataclass(frozen=True)
 class Code:
     """One scheme's decision for one utterance, with the probability of every code."""
@@ -88,7 +91,11 @@ class CodedUtterance:
 
     def serialize(self) -> dict:
         """A JSON-ready dict."""
-        return {"utterance": asdict(self.utterance), "codes": {k: asdict(v) for k, v in self.codes.items()}}
+        # Built by hand: dataclasses.asdict deep-copies recursively and was a tenth of a large run.
+        unit = self.utterance
+        return {"utterance": {name: getattr(unit, name) for name in _UTTERANCE_FIELDS},
+                "codes": {k: {"scheme": c.scheme, "code": c.code, "confidence": c.confidence,
+                              "probabilities": dict(c.probabilities)} for k, c in self.codes.items()}}
 
 
 @dataclass

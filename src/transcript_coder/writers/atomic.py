@@ -63,9 +63,14 @@ def write_text(path: str | Path, text: str) -> Path:
     return Path(path)
 
 
-def write_json(path: str | Path, data: object) -> Path:
-    """Write ``data`` as indented UTF-8 JSON (NaN refused), atomically."""
-    return write_text(path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+def write_json(path: str | Path, data: object, *, compact: bool = False) -> Path:
+    """Write ``data`` as UTF-8 JSON (NaN refused), atomically: indented for people to read, or
+    ``compact`` (one line, no spaces; several times faster to encode) for machine state."""
+    if compact:
+        text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    else:
+        text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
+    return write_text(path, text + "\n")
 
 
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:
