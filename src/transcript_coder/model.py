@@ -169,6 +169,10 @@ class MultiHeadClassifier(nn.Module):
     def __init__(self, encoder: nn.Module, heads: Sequence[HeadSpec], dropout: float = 0.1,
                  context_mode: ContextMode = "pair") -> None:
         super().__init__()
+        # BERT's pooler (a dense layer over [CLS]) is never read: the heads use the mean of the
+        # unit's tokens. Dropping it saves its compute on every batch and its weights on disk.
+        if getattr(encoder, "pooler", None) is not None:
+            encoder.pooler = None
         self.encoder = encoder
         self.context_mode = context_mode
         hidden = encoder.config.hidden_size
@@ -439,7 +443,9 @@ def load_model(path: str | Path, codebook: Codebook | None = None, threads: int 
     config = AutoConfig.from_pretrained(str(path))
     encoder = AutoModel.from_config(config)
     module = MultiHeadClassifier(encoder, info.heads, context_mode=info.inputs.context_mode)
-    state = {k: v.float() for k, v in load_file(str(path / "model.safetensors")).items()}
+    # Folders saved before the unused pooler was dropped still carry its weights; they are ignored.
+    state = {k: v.float() for k, v in load_file(str(path / "model.safetensors")).items()
+             if not k.startswith("encoder.pooler.")}
     result = module.load_state_dict(state, strict=False)
     # Position-id buffers are not saved by every transformers version; anything else missing is an error.
     missing_keys = [k for k in result.missing_keys if not k.endswith("position_ids")]
