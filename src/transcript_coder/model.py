@@ -324,10 +324,7 @@ class TranscriptModel:
     def embed(self, texts: Sequence[str], *, batch_size: int = 64,
               hook: Callable[[int], None] | None = None) -> np.ndarray:
         """Each text's pooled vector, encoded alone (what an embedding-mode model's heads read)."""
-        texts = [t if t.strip() else "." for t in texts]
-        enc = dict(self.tokenizer(list(texts), truncation=True, max_length=self.info.inputs.max_length,
-                                  return_token_type_ids=True))
-        return self.run_encoder(enc, batch_size=batch_size, hook=hook)
+        return self.run_encoder(self.encode(texts), batch_size=batch_size, hook=hook)
 
     def head_proba(self, scheme: str, pooled: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
         """One head's probabilities for rows of unit vectors (and preceding-turn vectors), computed
@@ -335,17 +332,19 @@ class TranscriptModel:
         head = self.head(scheme)
         n = len(pooled)
         out = np.zeros((n, len(head.labels)), dtype=np.float32)
+
+        def block(rows: np.ndarray) -> torch.Tensor:  # ``rows`` zero-padded to HEAD_ROWS
+            padded = torch.zeros((HEAD_ROWS, rows.shape[1]), dtype=torch.float32)
+            padded[:len(rows)] = torch.from_numpy(rows)
+            return padded
+
         with torch.inference_mode():
             for start in range(0, n, HEAD_ROWS):
-                block = torch.zeros((HEAD_ROWS, pooled.shape[1]), dtype=torch.float32)
-                block[:min(HEAD_ROWS, n - start)] = torch.from_numpy(pooled[start:start + HEAD_ROWS])
-                ctx_block = None
-                if context is not None:
-                    ctx_block = torch.zeros_like(block)
-                    ctx_block[:min(HEAD_ROWS, n - start)] = torch.from_numpy(context[start:start + HEAD_ROWS])
-                logits = self.module.head_logits(scheme, block, ctx_block).float()
+                stop = min(n, start + HEAD_ROWS)
+                ctx_block = block(context[start:stop]) if context is not None else None
+                logits = self.module.head_logits(scheme, block(pooled[start:stop]), ctx_block).float()
                 probs = torch.sigmoid(logits) if head.problem == "multi_label" else logits.softmax(-1)
-                out[start:start + HEAD_ROWS] = probs[:min(HEAD_ROWS, n - start)].numpy()
+                out[start:stop] = probs[:stop - start].numpy()
         return out
 
     def predict_proba(self, texts: Sequence[str], contexts: Sequence[str] | None = None, *,

@@ -34,11 +34,11 @@ def write_model_card(output: Path, config, metrics: dict, validation: dict[str, 
                      test: dict[str, SchemeReport], codebook: Codebook, command: str | None = None) -> Path:
     """Write ``README.md`` (the model card) into a saved model folder."""
     sizes = metrics["sizes"]
-    sources = [config.data, *getattr(config, "extra_data", [])]
+    sources = [config.data, *config.extra_data]
     if not config.context_turns:
         inputs = "unit text"
-    elif getattr(config, "context_mode", "pair") == "embedding":
-        free = [s for s in getattr(config, "context_free", []) if s in config.schemes]
+    elif config.context_mode == "embedding":
+        free = [s for s in config.context_free if s in config.schemes]
         inputs = ("unit text alone; heads that read context also get the preceding turn's vector"
                   + (f" (not {', '.join(free)})" if free else ""))
     else:
@@ -58,7 +58,7 @@ def write_model_card(output: Path, config, metrics: dict, validation: dict[str, 
         f"| input | {inputs}; max {config.max_length} tokens |",
         f"| training | {metrics['steps']} steps of batch {config.batch_size} (best at step {metrics['best_step']}), "
         f"lr {config.learning_rate} (heads {config.head_learning_rate}), class weighting {config.class_weighting}, "
-        f"seed {config.seed}, {getattr(config, 'precision', 'float32')}, "
+        f"seed {config.seed}, {config.precision}, "
         f"{metrics['train_seconds'] / 60:.1f} min on {config.threads or 'all'} CPU thread(s) |",
         f"| weights | `model.safetensors`, {config.save_dtype} |", "",
         "## Intended use", "",

@@ -219,11 +219,17 @@ def _epoch_rows(rows: np.ndarray, sources: np.ndarray, repeats: Sequence[float],
     chosen = []
     for k, repeat in enumerate(repeats):
         mine = rows[sources[rows] == k]
-        whole, part = int(repeat), repeat - int(repeat)
+        whole, drawn = _epoch_share(repeat, len(mine))
         chosen += [mine] * whole
-        if part > 0 and len(mine):
-            chosen.append(rng.choice(mine, size=int(round(part * len(mine))), replace=False))
+        if drawn:
+            chosen.append(rng.choice(mine, size=drawn, replace=False))
     return np.concatenate(chosen) if chosen else rows[:0]
+
+
+def _epoch_share(repeat: float, n_rows: int) -> tuple[int, int]:
+    """How an epoch shows a source of ``n_rows`` rows: whole copies, and rows drawn at random."""
+    whole = int(repeat)
+    return whole, int(round((repeat - whole) * n_rows))
 
 
 class _ContextInputs:
@@ -428,7 +434,11 @@ def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str 
          "lr": config.learning_rate},
         {"params": head_params, "weight_decay": 0.0, "lr": config.head_learning_rate},
     ])
-    rows_per_epoch = sum(int(round(repeats[k] * np.sum(sources[rows] == k))) for k in range(len(repeats)))
+    rows_per_epoch = 0
+    for k, repeat in enumerate(repeats):
+        n_rows = int(np.sum(sources[rows] == k))
+        whole, drawn = _epoch_share(repeat, n_rows)
+        rows_per_epoch += whole * n_rows + drawn
     steps_per_epoch = max(1, int(np.ceil(rows_per_epoch / config.batch_size)))
     total_steps = max(1, int(round(config.epochs * steps_per_epoch)))
     warmup = int(config.warmup_ratio * total_steps)
