@@ -25,7 +25,7 @@ def decide(scheme: Scheme, probabilities: Mapping[str, float]) -> Code:
     """The code of ``scheme`` with the highest probability (ties: codebook order), its
     probability as confidence, and every code's probability in codebook order."""
     ordered = {code: float(probabilities[code]) for code in scheme.code_ids}
-    best = max(ordered, key=lambda code: ordered[code])
+    best = max(ordered, key=ordered.get)
     return Code(scheme=scheme.id, code=best, confidence=ordered[best], probabilities=ordered)
 
 
@@ -35,13 +35,19 @@ def _rollup_ready(rollup: Scheme, codebook: Codebook, decided: Mapping[str, str]
     return all(s in decided or (s in codebook and not codebook[s].applies(decided)) for s in read)
 
 
-def code_unit(unit: Utterance, index: int, predictions: Predictions, codebook: Codebook) -> CodedUtterance:
-    """The codes of one unit (``index`` is its row in ``predictions``)."""
+def coding_order(role: str, codebook: Codebook) -> list[Scheme]:
+    """The schemes a unit of ``role`` is coded with: classifier schemes first, then roll-ups
+    (which read only other schemes' codes), each kind in dependency order."""
+    return codebook.for_role(role, "classifier") + codebook.for_role(role, "rollup")
+
+
+def code_unit(unit: Utterance, index: int, predictions: Predictions, codebook: Codebook,
+              schemes: Sequence[Scheme] | None = None) -> CodedUtterance:
+    """The codes of one unit (``index`` is its row in ``predictions``); ``schemes`` is its role's
+    :func:`coding_order`, computed here when not given."""
     codes: dict[str, Code] = {}
     decided: dict[str, str] = {}
-    # Classifier schemes first, then roll-ups (which read only other schemes' codes), each kind
-    # in dependency order.
-    for scheme in codebook.for_role(unit.role, "classifier") + codebook.for_role(unit.role, "rollup"):
+    for scheme in coding_order(unit.role, codebook) if schemes is None else schemes:
         if scheme.kind == "rollup":
             if _rollup_ready(scheme, codebook, decided):
                 code = scheme.roll_up(decided)
@@ -61,7 +67,9 @@ def code_unit(unit: Utterance, index: int, predictions: Predictions, codebook: C
 
 def attach_codes(units: Sequence[Utterance], predictions: Predictions, codebook: Codebook) -> list[CodedUtterance]:
     """Codes for every unit, from ``predictions`` (rows in ``units`` order) and the codebook."""
-    return [code_unit(unit, i, predictions, codebook) for i, unit in enumerate(units)]
+    # The coding order depends only on the role: worked out once per role, not once per unit.
+    orders = {role: coding_order(role, codebook) for role in {unit.role for unit in units}}
+    return [code_unit(unit, i, predictions, codebook, orders[unit.role]) for i, unit in enumerate(units)]
 
 
 def wanted_schemes(role: str, codebook: Codebook) -> set[str]:

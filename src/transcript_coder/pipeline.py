@@ -92,11 +92,13 @@ from .writers import (
     DEFAULT_LAYOUT,
     layouts,
     remove_stale_temporaries,
+    session_header,
+    session_row,
     write_codes,
     write_coded_session,
+    write_csv,
     write_errors,
     write_json,
-    write_sessions,
 )
 
 log = logging.getLogger(__name__)
@@ -371,8 +373,8 @@ def code_sessions(sessions: Sequence[SessionUnits], resources: CodingResources
                 raise InputError("E119", path=_session_path(item),
                                  speakers=", ".join(repr(s) for s in item.session.speakers))
             done = first.get(i, Predictions.empty(len(units)))
-            need = [{s for s in wanted_schemes(u.role, resources.codebook) if not done.covers(s, j)}
-                    for j, u in enumerate(units)]
+            schemes = {role: wanted_schemes(role, resources.codebook) for role in {u.role for u in units}}
+            need = [{s for s in schemes[u.role] if not done.covers(s, j)} for j, u in enumerate(units)]
             return assignment, units, need
 
         decided = guard(i, decide)
@@ -915,11 +917,20 @@ def _coded_sessions(run: _Run, records: Sequence[SessionRecord]):
 def _write_aggregates(run: _Run, records: Sequence[SessionRecord]) -> dict[str, Path]:
     """``codes.csv``, ``sessions.csv`` and ``errors.csv`` from the per-session states."""
     out = run.out
+    # Each state is read once: while codes.csv streams the sessions, their sessions.csv rows
+    # (one short row each, so all of them fit in memory where the sessions might not) are kept.
+    session_rows: list[list] = []
+
+    def summarised(sessions: Iterable[CodedSession]) -> Iterator[CodedSession]:
+        for session in sessions:
+            summary = summarize(session.session_id, session.utterances, run.codebook, run.score_config,
+                                session.roles.confidence)
+            session_rows.append(session_row(session, summary, run.codebook, run.score_config))
+            yield session
+
     try:
-        codes_path = write_codes(out / "codes.csv", _coded_sessions(run, records))
-        summaries = ((s, summarize(s.session_id, s.utterances, run.codebook, run.score_config, s.roles.confidence))
-                     for s in _coded_sessions(run, records))
-        sessions_path = write_sessions(out / "sessions.csv", summaries, run.codebook, run.score_config)
+        codes_path = write_codes(out / "codes.csv", summarised(_coded_sessions(run, records)))
+        sessions_path = write_csv(out / "sessions.csv", session_header(run.codebook, run.score_config), session_rows)
         errors_path = write_errors(out / "errors.csv",
                                    ((r.input, r.session_id, p) for r in records for p in r.problems))
     except OSError as exc:

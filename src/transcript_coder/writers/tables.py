@@ -65,11 +65,16 @@ def format_seconds(value: float | None) -> str:
     return (f"{value:.3f}".rstrip("0").rstrip(".")) or "0"
 
 
+#: ``json.dumps`` with any non-default option builds a new encoder per call; ``codes.csv`` has a
+#: probabilities cell per decision, so the one encoder is built once.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
 def format_probabilities(code: Code) -> str:
     """Every code's probability as a compact JSON object in codebook order; empty for roll-ups."""
     if not code.probabilities:
         return ""
-    return json.dumps({k: round(v, 4) for k, v in code.probabilities.items()}, separators=(",", ":"))
+    return _COMPACT_JSON.encode({k: round(v, 4) for k, v in code.probabilities.items()})
 
 
 def write_csv(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Path:
