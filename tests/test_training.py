@@ -8,7 +8,6 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 
 from transcript_coder.codebook import load_codebook
 from transcript_coder.errors import ModelError
@@ -154,12 +153,11 @@ def test_a_trained_model_folder_is_a_base_to_continue_from(tiny):
     assert tokenizer("hello")["input_ids"] == result.model.tokenizer("hello")["input_ids"]
 
 
-# ------------------------------------------------------- a joint model, embedding or late context
-@pytest.fixture(scope="module", params=["embedding", "late"])
-def joint(request, tmp_path_factory, fixtures, codebook):
+# ------------------------------------------------------------------ a joint, embedding-context model
+@pytest.fixture(scope="module")
+def joint(tmp_path_factory, fixtures, codebook):
     """One encoder trained on two sources at once: coded sessions (therapist and client heads,
-    context as the preceding turn's vector, or read by the top layer) and GoEmotions-layout
-    comments (emotion, no context)."""
+    context as the preceding turn's vector) and GoEmotions-layout comments (emotion, no context)."""
     sessions = str(fixtures / "training" / "coded_sessions.csv")
     comments = str(fixtures / "training" / "goemotions_layout.tsv")
     config = TrainConfig(
@@ -167,10 +165,9 @@ def joint(request, tmp_path_factory, fixtures, codebook):
         data=DataConfig(format="coded_csv.v1", path=sessions, validation_path=sessions, repeat=2.0),
         extra_data=[DataConfig(format="goemotions.v1", path=comments, validation_path=comments, repeat=0.5)],
         schemes=["therapist_behaviour", "client_talk_type", "client_emotion"], multi_label=["client_emotion"],
-        context_free=["client_emotion"], context_mode=request.param, precision="bfloat16",
+        context_free=["client_emotion"], context_mode="embedding", precision="bfloat16",
         epochs=25, batch_size=4, eval_every=25, patience=5, learning_rate=2e-4, head_learning_rate=5e-3,
-        warmup_ratio=0.0, class_weighting="none", save_dtype="float32", threads=2, max_length=64,
-        context_max_tokens=12)
+        warmup_ratio=0.0, class_weighting="none", save_dtype="float32", threads=2, max_length=64)
     out = tmp_path_factory.mktemp("joint") / "tiny-joint"
     return train(config, codebook=codebook, output=out), out
 
@@ -189,8 +186,7 @@ def test_joint_model_learns_every_source(joint):
 def test_embedding_context_reaches_only_the_heads_that_read_it(joint, codebook):
     result, out = joint
     model = load_model(out, codebook)
-    assert model.info.inputs.context_mode == result.model.info.inputs.context_mode
-    assert (model.embeds_context or model.late_context) and not model.head("client_emotion").reads_context
+    assert model.embeds_context and not model.head("client_emotion").reads_context
     texts = ["I could try the patch next week."] * 2
     contexts = ["What would you like to try?", "My brother died last winter and I cannot sleep."]
     probs = model.predict_proba(texts, contexts)
@@ -214,34 +210,6 @@ def test_a_units_probabilities_do_not_depend_on_the_other_units_in_the_call(join
                                     [*others[1: len(others) // 2 + 1], context, *others[len(others) // 2:]])
         for scheme, rows in alone.items():
             assert np.array_equal(mixed[scheme][len(others) // 2], rows[0]), scheme
-
-
-def test_late_model_predicts_what_its_layers_compute_on_unpadded_inputs(joint, codebook):
-    """The batched path (lower layers per distinct text, then joint rows packed into fixed-shape
-    buckets) equals running each unit's layers by hand, unpadded and one at a time."""
-    result, out = joint
-    if not result.model.late_context:
-        pytest.skip("late-context model only")
-    model = load_model(out, codebook)
-    module, keep = model.module, model.info.inputs.context_max_tokens
-    texts = ["I could try the patch next week.", "So the patch feels possible.", "Maybe.", "What else?"]
-    contexts = ["What would you like to try? Tell me about the options you have looked at so far.", *texts[:3]]
-    probs = model.predict_proba(texts, contexts)
-
-    def lower(text):
-        enc = model.tokenizer([text], return_tensors="pt")
-        return module.lower(enc["input_ids"], enc["attention_mask"]), enc["attention_mask"]
-
-    with torch.inference_mode():
-        for i, (text, context) in enumerate(zip(texts, contexts)):
-            unit, mask = lower(text)
-            states = lower(context)[0][:, 1:][:, -keep:]
-            assert states.shape[1] == min(keep, len(model.tokenizer(context)["input_ids"]) - 1)
-            logits = module.late_logits(unit, mask, states, torch.ones(states.shape[:2], dtype=torch.int64))
-            for scheme in ("client_talk_type", "therapist_behaviour"):
-                np.testing.assert_allclose(probs[scheme][i], logits[scheme].softmax(-1)[0].numpy(), atol=1e-5)
-            np.testing.assert_allclose(probs["client_emotion"][i], logits["client_emotion"].sigmoid()[0].numpy(),
-                                       atol=1e-5)
 
 
 def test_fixed_shape_batches_cover_every_input_once_in_constant_shapes():

@@ -84,7 +84,7 @@ class HeadSpec:
     reads_context: bool = True
 
 
-ContextMode = Literal["pair", "embedding", "late"]
+ContextMode = Literal["pair", "embedding"]
 
 
 @dataclass(frozen=True)
@@ -98,11 +98,6 @@ class InputSpec:
     * ``"embedding"``: every text is encoded alone, once, and a head that reads context gets the
       unit's vector together with the preceding turn's vector. A turn's vector serves as its own
       unit *and* as the next turn's context, so context costs no extra encoder pass.
-    * ``"late"`` (late interaction): every text runs through the lower encoder layers alone, once;
-      the top ``joint_layers`` layers read the unit's token states followed by the last
-      ``context_max_tokens`` token states of the preceding turn, so the unit attends to what came
-      before at the cost of ``joint_layers`` layers instead of a whole second pass. Heads that do
-      not read context use the unit's lower-layer states alone.
 
     ``max_length`` is the token budget of one encoder input.
     """
@@ -111,8 +106,6 @@ class InputSpec:
     context_max_words: int = 48
     max_length: int = 128
     context_mode: ContextMode = "pair"
-    joint_layers: int = 1
-    context_max_tokens: int = 48
 
 
 @dataclass
@@ -163,12 +156,6 @@ class ContextHead(nn.Module):
         return self.layers(torch.cat([pooled, context, pooled * context, (pooled - context).abs()], dim=-1))
 
 
-def _mean(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of ``states`` over the positions where ``mask`` is 1, in float32."""
-    mask = mask.unsqueeze(-1).to(torch.float32)
-    return (states.float() * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-
-
 class MultiHeadClassifier(nn.Module):
     """Encoder + one head per scheme over the unit's mean-pooled tokens.
 
@@ -176,15 +163,11 @@ class MultiHeadClassifier(nn.Module):
     attends to what came before, but only the unit's own tokens (segment 0) are pooled; every head
     is linear. ``context_mode="embedding"``: units are encoded alone; a head whose spec
     ``reads_context`` is a :class:`ContextHead` over the unit's and the preceding turn's vectors,
-    the others are linear over the unit's vector. ``context_mode="late"``: units run through the
-    lower layers alone (:meth:`lower`); a head that ``reads_context`` is linear over the unit's
-    tokens after the top ``joint_layers`` layers read them together with the preceding turn's
-    lower-layer states (:meth:`joint`), marked by a learned ``context_segment`` vector; the others
-    are linear over the mean of the unit's lower-layer states.
+    the others are linear over the unit's vector.
     """
 
     def __init__(self, encoder: nn.Module, heads: Sequence[HeadSpec], dropout: float = 0.1,
-                 context_mode: ContextMode = "pair", joint_layers: int = 1) -> None:
+                 context_mode: ContextMode = "pair") -> None:
         super().__init__()
         # BERT's pooler (a dense layer over [CLS]) is never read: the heads use the mean of the
         # unit's tokens. Dropping it saves its compute on every batch and its weights on disk.
@@ -197,63 +180,18 @@ class MultiHeadClassifier(nn.Module):
         self.heads = nn.ModuleDict({
             h.scheme: ContextHead(hidden, len(h.labels), dropout) if context_mode == "embedding" and h.reads_context
             else nn.Linear(hidden, len(h.labels)) for h in heads})
-        if context_mode == "late":
-            layers = len(encoder.encoder.layer)
-            if not 1 <= joint_layers < layers:
-                raise ValueError(f"joint_layers must be between 1 and {layers - 1}, not {joint_layers}")
-            self.split = layers - joint_layers
-            self.context_segment = nn.Parameter(torch.randn(hidden) * 0.02)
-        self.reads_context = {h.scheme: h.reads_context for h in heads}
-
-    # ------------------------------------------------------------------ late interaction
-    def _layers(self, states: torch.Tensor, mask: torch.Tensor, layers) -> torch.Tensor:
-        from transformers.masking_utils import create_bidirectional_mask
-
-        attention = create_bidirectional_mask(config=self.encoder.config, inputs_embeds=states, attention_mask=mask)
-        for layer in layers:
-            states = layer(states, attention_mask=attention)
-            states = states[0] if isinstance(states, tuple) else states
-        return states
-
-    def lower(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Token states of texts encoded alone, after the layers below the joint ones."""
-        states = self.encoder.embeddings(input_ids=input_ids, token_type_ids=torch.zeros_like(input_ids))
-        return self._layers(states, attention_mask, self.encoder.encoder.layer[:self.split])
-
-    def joint(self, states: torch.Tensor, mask: torch.Tensor, unit_mask: torch.Tensor) -> torch.Tensor:
-        """Unit vectors (float32) after the joint layers read each row's lower-layer unit states
-        and context states (the context already marked by :meth:`mark_context`); ``unit_mask``
-        picks the unit's positions. Token states carry their positions, so where the context sits
-        in the row, and any padding between, does not matter."""
-        states = self._layers(states, mask, self.encoder.encoder.layer[self.split:])
-        return _mean(states, unit_mask)
-
-    def mark_context(self, context: torch.Tensor) -> torch.Tensor:
-        """Context token states plus the learned segment vector that tells them from the unit's."""
-        return context + self.context_segment.to(context.dtype)
-
-    def late_logits(self, unit: torch.Tensor, unit_mask: torch.Tensor, context: torch.Tensor,
-                    context_mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Logits per scheme in ``late`` mode from padded lower-layer states of units and of their
-        contexts (``context`` may have zero columns)."""
-        alone = self.dropout(_mean(unit, unit_mask))
-        joined = None
-        if any(self.reads_context.values()):
-            joined = self.dropout(self.joint(torch.cat([unit, self.mark_context(context)], dim=1),
-                                             torch.cat([unit_mask, context_mask], dim=1),
-                                             torch.cat([unit_mask, torch.zeros_like(context_mask)], dim=1)))
-        return {scheme: head(joined if self.reads_context[scheme] else alone) for scheme, head in self.heads.items()}
 
     def pool(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
         """Mean of the unit's token states (segment 0, padding excluded), in float32."""
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
-        states = self.encoder(**kwargs).last_hidden_state
+        states = self.encoder(**kwargs).last_hidden_state.float()
         mask = attention_mask
         if token_type_ids is not None:
             mask = mask * (token_type_ids == 0)
-        return _mean(states, mask)
+        mask = mask.unsqueeze(-1).to(states.dtype)
+        return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
     def head_logits(self, scheme: str, pooled: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         """One head's logits from unit vectors (and, for a context head, the preceding turns')."""
@@ -322,11 +260,6 @@ class TranscriptModel:
 
     # ----------------------------------------------------------------- encoding and prediction
     @property
-    def late_context(self) -> bool:
-        """Whether context reaches the heads through joint top layers (``late`` mode)."""
-        return self.info.inputs.context_turns > 0 and self.info.inputs.context_mode == "late"
-
-    @property
     def embeds_context(self) -> bool:
         """Whether context reaches the heads as the preceding turn's vector (``embedding`` mode)."""
         return self.info.inputs.context_turns > 0 and self.info.inputs.context_mode == "embedding"
@@ -350,23 +283,6 @@ class TranscriptModel:
             return dict(enc)
         return dict(self.tokenizer(texts, truncation=True, max_length=spec.max_length, return_token_type_ids=True))
 
-    def _fixed_shape_inputs(self, enc: dict[str, list], batch_size: int):
-        """``(input indices, ids, mask, token types)`` per fixed-shape batch (see :meth:`run_encoder`)."""
-        pad_id = self.tokenizer.pad_token_id or 0
-        dummy = self.tokenizer(".", return_token_type_ids=True)
-        for length, rows_per_batch, rows in fixed_shape_batches(
-                [len(ids) for ids in enc["input_ids"]], self.info.inputs.max_length, batch_size):
-            ids = np.full((rows_per_batch, length), pad_id, dtype=np.int64)
-            mask = np.zeros((rows_per_batch, length), dtype=np.int64)
-            types = np.zeros((rows_per_batch, length), dtype=np.int64)
-            sources = [(enc["input_ids"][i], enc["token_type_ids"][i]) for i in rows]
-            sources += [(dummy["input_ids"], dummy["token_type_ids"])] * (rows_per_batch - len(rows))
-            for j, (row_ids, row_types) in enumerate(sources):
-                ids[j, :len(row_ids)] = row_ids
-                mask[j, :len(row_ids)] = 1
-                types[j, :len(row_types)] = row_types
-            yield rows, torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(types)
-
     def run_encoder(self, enc: dict[str, list], *, batch_size: int = 64,
                     hook: Callable[[int], None] | None = None) -> np.ndarray:
         """Pooled vectors (float32, one row per encoded input) in fixed-shape batches.
@@ -378,68 +294,31 @@ class TranscriptModel:
         many sessions, or on a Ray worker gives the same bits.
         """
         n = len(enc["input_ids"])
-        out = np.zeros((n, self.module.encoder.config.hidden_size), dtype=np.float32)
+        hidden = self.module.encoder.config.hidden_size
+        out = np.zeros((n, hidden), dtype=np.float32)
+        if n == 0:
+            return out
+        pad_id = self.tokenizer.pad_token_id or 0
+        dummy = self.tokenizer(".", return_token_type_ids=True)
         pairs = self.info.inputs.context_mode == "pair" and self.info.inputs.context_turns > 0
         self.module.eval()
         with torch.inference_mode():
-            for rows, ids, mask, types in self._fixed_shape_inputs(enc, batch_size):
-                pooled = self.module.pool(ids, mask, types if pairs else None)
+            for length, rows_per_batch, rows in fixed_shape_batches(
+                    [len(ids) for ids in enc["input_ids"]], self.info.inputs.max_length, batch_size):
+                ids = np.full((rows_per_batch, length), pad_id, dtype=np.int64)
+                mask = np.zeros((rows_per_batch, length), dtype=np.int64)
+                types = np.zeros((rows_per_batch, length), dtype=np.int64)
+                sources = [(enc["input_ids"][i], enc["token_type_ids"][i]) for i in rows]
+                sources += [(dummy["input_ids"], dummy["token_type_ids"])] * (rows_per_batch - len(rows))
+                for j, (row_ids, row_types) in enumerate(sources):
+                    ids[j, :len(row_ids)] = row_ids
+                    mask[j, :len(row_ids)] = 1
+                    types[j, :len(row_types)] = row_types
+                pooled = self.module.pool(torch.from_numpy(ids), torch.from_numpy(mask),
+                                          torch.from_numpy(types) if pairs else None)
                 out[rows] = pooled[:len(rows)].numpy()
                 if hook is not None:
                     hook(len(rows))
-        return out
-
-    def run_lower(self, enc: dict[str, list], *, batch_size: int = 64,
-                  hook: Callable[[int], None] | None = None) -> tuple[list[torch.Tensor], np.ndarray]:
-        """``late`` mode: each input's lower-layer token states, and their mean (float32), in
-        the same fixed-shape batches as :meth:`run_encoder`."""
-        n = len(enc["input_ids"])
-        states: list[torch.Tensor] = [None] * n  # type: ignore[list-item]
-        alone = np.zeros((n, self.module.encoder.config.hidden_size), dtype=np.float32)
-        self.module.eval()
-        with torch.inference_mode():
-            for rows, ids, mask, _ in self._fixed_shape_inputs(enc, batch_size):
-                out = self.module.lower(ids, mask)
-                alone[rows] = _mean(out, mask)[:len(rows)].numpy()
-                for j, i in enumerate(rows):
-                    states[i] = out[j, :len(enc["input_ids"][i])].clone()
-                if hook is not None:
-                    hook(len(rows))
-        return states, alone
-
-    def run_joint(self, states: Sequence[torch.Tensor], pairs: Sequence[tuple[int, int]], *,
-                  batch_size: int = 64) -> np.ndarray:
-        """``late`` mode: the vector of each ``(unit, context)`` pair of indices into ``states``
-        (context -1: none) after the joint layers, in fixed-shape batches bucketed by the row's
-        length (the unit's tokens plus the context's last ``context_max_tokens``, its [CLS] left
-        out), so a row's bits never depend on the other rows."""
-        spec = self.info.inputs
-        hidden = self.module.encoder.config.hidden_size
-        out = np.zeros((len(pairs), hidden), dtype=np.float32)
-        if not pairs:
-            return out
-
-        def context_of(c: int) -> torch.Tensor:
-            return states[c][1:][-spec.context_max_tokens:] if c >= 0 else states[0][:0]
-
-        lengths = [len(states[u]) + len(context_of(c)) for u, c in pairs]
-        dtype = states[0].dtype
-        self.module.eval()
-        with torch.inference_mode():
-            for length, rows_per_batch, rows in fixed_shape_batches(
-                    lengths, spec.max_length + spec.context_max_tokens, batch_size):
-                batch = torch.zeros((rows_per_batch, length, hidden), dtype=dtype)
-                mask = torch.zeros((rows_per_batch, length), dtype=torch.int64)
-                unit_mask = torch.zeros((rows_per_batch, length), dtype=torch.int64)
-                mask[len(rows):, 0] = unit_mask[len(rows):, 0] = 1  # dummy rows: one zero token
-                for j, i in enumerate(rows):
-                    u, c = pairs[i]
-                    unit, context = states[u], self.module.mark_context(context_of(c))
-                    batch[j, :len(unit)] = unit
-                    batch[j, len(unit):len(unit) + len(context)] = context
-                    mask[j, :len(unit) + len(context)] = 1
-                    unit_mask[j, :len(unit)] = 1
-                out[rows] = self.module.joint(batch, mask, unit_mask)[:len(rows)].numpy()
         return out
 
     def embed(self, texts: Sequence[str], *, batch_size: int = 64,
@@ -486,8 +365,6 @@ class TranscriptModel:
             return {s: np.zeros((0, len(self.head(s).labels)), dtype=np.float32) for s in schemes}
         contexts = list(contexts) if contexts is not None else [""] * n
         context_vectors = None
-        if self.info.inputs.context_mode == "late":
-            return self._late_proba(texts, contexts, schemes, batch_size, hook)
         if self.embeds_context:
             distinct: dict[str, int] = {}
             text_rows = [distinct.setdefault(t if t.strip() else ".", len(distinct)) for t in texts]
@@ -505,22 +382,6 @@ class TranscriptModel:
             enc = self.encode([k[0] for k in keys], [k[1] for k in keys])
             pooled = self.run_encoder(enc, batch_size=batch_size, hook=hook)[rows]
         return {s: self.head_proba(s, pooled, context_vectors) for s in schemes}
-
-    def _late_proba(self, texts, contexts, schemes, batch_size, hook) -> dict[str, np.ndarray]:
-        """:meth:`predict_proba` for a ``late`` model: each distinct text through the lower layers
-        once (as a unit, a context or both), then each distinct (unit, context) pair through the
-        joint layers, only if a wanted head reads context."""
-        distinct: dict[str, int] = {}
-        text_rows = [distinct.setdefault(t if t.strip() else ".", len(distinct)) for t in texts]
-        use_context = self.info.inputs.context_turns > 0
-        context_rows = [distinct.setdefault(c, len(distinct)) if use_context and c.strip() else -1 for c in contexts]
-        states, alone = self.run_lower(self.encode(list(distinct)), batch_size=batch_size, hook=hook)
-        joined = None
-        if any(self.head(s).reads_context for s in schemes):
-            pairs: dict[tuple[int, int], int] = {}
-            rows = [pairs.setdefault(pair, len(pairs)) for pair in zip(text_rows, context_rows)]
-            joined = self.run_joint(states, list(pairs), batch_size=batch_size)[rows]
-        return {s: self.head_proba(s, joined if self.head(s).reads_context else alone[text_rows]) for s in schemes}
 
     # ----------------------------------------------------------------------- saving / loading
     def save(self, path: str | Path, dtype: str = "float16", extra_files: dict[str, str] | None = None) -> Path:
@@ -580,8 +441,7 @@ def load_model(path: str | Path, codebook: Codebook | None = None, threads: int 
         torch.set_num_threads(threads)
     config = AutoConfig.from_pretrained(str(path))
     encoder = AutoModel.from_config(config)
-    module = MultiHeadClassifier(encoder, info.heads, context_mode=info.inputs.context_mode,
-                                 joint_layers=info.inputs.joint_layers)
+    module = MultiHeadClassifier(encoder, info.heads, context_mode=info.inputs.context_mode)
     # Folders saved before the unused pooler was dropped still carry its weights; they are ignored.
     state = {k: v.float() for k, v in load_file(str(path / "model.safetensors")).items()
              if not k.startswith("encoder.pooler.")}

@@ -41,11 +41,6 @@ def write_model_card(output: Path, config, metrics: dict, validation: dict[str, 
         free = [s for s in config.context_free if s in config.schemes]
         inputs = ("unit text alone; heads that read context also get the preceding turn's vector"
                   + (f" (not {', '.join(free)})" if free else ""))
-    elif config.context_mode == "late":
-        free = [s for s in config.context_free if s in config.schemes]
-        inputs = (f"unit text alone through the lower layers; the top {config.joint_layers} layer(s) also read the "
-                  f"preceding turn's last {config.context_max_tokens} tokens"
-                  + (f" (not for {', '.join(free)}, which read the lower layers alone)" if free else ""))
     else:
         inputs = f"unit text + {config.context_turns} preceding turn(s), last {config.context_max_words} words"
     heads = ", ".join(f"`{s}` ({len(codebook[s].codes)} codes, v{codebook[s].version})" for s in config.schemes)

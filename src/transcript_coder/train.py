@@ -81,10 +81,8 @@ class TrainConfig(StrictModel):
     loss_weights: dict[str, float] = Field(default_factory=dict)
     selection_schemes: list[str] | None = None
     context_turns: int = Field(1, ge=0)
-    context_mode: Literal["pair", "embedding", "late"] = "pair"
+    context_mode: Literal["pair", "embedding"] = "pair"
     context_max_words: int = Field(48, ge=1)
-    joint_layers: int = Field(1, ge=1)
-    context_max_tokens: int = Field(48, ge=1)
     max_length: int = Field(128, ge=8)
     batch_size: int = Field(32, ge=1)
     epochs: float = Field(4, gt=0)
@@ -259,35 +257,6 @@ class _ContextInputs:
         return out
 
 
-class _ContextStates(_ContextInputs):
-    """The preceding turns of training rows for a ``late`` model: their lower-layer token states
-    (the [CLS] left out, the last ``context_max_tokens`` kept), from the current encoder without
-    gradients (in eval mode, as at prediction)."""
-
-    def states(self, batch_rows: np.ndarray, autocast) -> tuple[torch.Tensor, torch.Tensor]:
-        module = self.model.module
-        keep = self.model.info.inputs.context_max_tokens
-        present = [j for j, i in enumerate(batch_rows) if self.row[i] >= 0]
-        pieces: list[torch.Tensor] = []
-        if present:
-            wanted = [self.row[batch_rows[j]] for j in present]
-            batch = self.model.tokenizer.pad({k: [self.enc[k][i] for i in wanted] for k in self.enc}, return_tensors="pt")
-            module.eval()
-            with torch.no_grad(), autocast:
-                states = module.lower(batch["input_ids"], batch["attention_mask"])
-            lengths = batch["attention_mask"].sum(1).tolist()
-            pieces = [states[j, 1:n][-keep:] for j, n in enumerate(lengths)]
-        width = max((len(p) for p in pieces), default=0)
-        hidden = module.encoder.config.hidden_size
-        dtype = pieces[0].dtype if pieces else torch.float32
-        out = torch.zeros((len(batch_rows), width, hidden), dtype=dtype)
-        mask = torch.zeros((len(batch_rows), width), dtype=torch.int64)
-        for j, piece in zip(present, pieces):
-            out[j, :len(piece)] = piece
-            mask[j, :len(piece)] = 1
-        return out, mask
-
-
 def evaluate_dataset(model: TranscriptModel, dataset: Dataset, schemes: Sequence[str] | None = None,
                      batch_size: int = 64) -> dict[str, SchemeReport]:
     """Score ``model`` against the codes in ``dataset`` for every scheme both have."""
@@ -428,16 +397,14 @@ def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str 
     encoder, tokenizer = build_encoder(config.base_model)
     info = ModelInfo(name=config.name, heads=heads, base_model=config.base_model,
                      inputs=InputSpec(config.context_turns, config.context_max_words, config.max_length,
-                                      config.context_mode, config.joint_layers, config.context_max_tokens))
-    module = MultiHeadClassifier(encoder, heads, context_mode=config.context_mode, joint_layers=config.joint_layers)
-    model = TranscriptModel(module, tokenizer, info)
+                                      config.context_mode))
+    model = TranscriptModel(MultiHeadClassifier(encoder, heads, context_mode=config.context_mode), tokenizer, info)
 
     enc = model.encode(train_set["text"], train_set["context"])
     lengths = np.array([len(ids) for ids in enc["input_ids"]])
     targets = _Targets(train_set, heads)
     rows = np.flatnonzero(targets.labelled())
-    contexts = (_ContextInputs(model, train_set["context"]) if model.embeds_context else
-                _ContextStates(model, train_set["context"]) if model.late_context else None)
+    contexts = _ContextInputs(model, train_set["context"]) if model.embeds_context else None
     sources = np.asarray(train_set[SOURCE_COLUMN]) if SOURCE_COLUMN in train_set.column_names else np.zeros(len(train_set), int)
     repeats = [d.repeat for d in (config.data, *config.extra_data)]
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.precision == "bfloat16")
@@ -489,19 +456,12 @@ def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str 
     stop = False
     while step < total_steps and not stop:
         for batch_rows in _batches(lengths, _epoch_rows(rows, sources, repeats, rng), config.batch_size, rng):
-            context = contexts.vectors(batch_rows, autocast) if model.embeds_context else None
-            late = contexts.states(batch_rows, autocast) if model.late_context else None
+            context = contexts.vectors(batch_rows, autocast) if contexts is not None else None
             module.train()
             batch = tokenizer.pad({k: [enc[k][i] for i in batch_rows] for k in enc}, return_tensors="pt")
             with autocast:
-                if module.context_mode == "late":
-                    unit = module.lower(batch["input_ids"], batch["attention_mask"])
-                    if late is None:  # context_turns: 0
-                        late = unit[:, :0], batch["attention_mask"][:, :0]
-                    logits = module.late_logits(unit, batch["attention_mask"], *late)
-                else:
-                    logits = module(batch["input_ids"], batch["attention_mask"],
-                                    batch.get("token_type_ids") if not model.embeds_context else None, context=context)
+                logits = module(batch["input_ids"], batch["attention_mask"],
+                                batch.get("token_type_ids") if not model.embeds_context else None, context=context)
             logits = {k: v.float() for k, v in logits.items()}
             loss = torch.zeros(())
             for head in heads:
