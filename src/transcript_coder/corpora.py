@@ -52,10 +52,6 @@ SOURCE_COLUMN = "source"
 
 def features_for(schemes: Sequence[str]) -> Features:
     """The columns of a dataset with these scheme columns (as every reader here makes them)."""
-    return _features(schemes)
-
-
-def _features(schemes: Sequence[str]) -> Features:
     cols = {
         "text": Value("string"),
         "context": Value("string"),
@@ -135,7 +131,7 @@ def read_annomi(path: str | Path, codebook: Codebook, context_turns: int = 1) ->
                      "session_id": f"annomi-{r['transcript_id']}", "turn_index": int(r["utterance_id"]),
                      **labels})
     _with_context(rows, context_turns)
-    return Dataset.from_list(rows, features=_features(schemes))
+    return Dataset.from_list(rows, features=features_for(schemes))
 
 
 @corpora.register("goemotions.v1")
@@ -174,7 +170,7 @@ def read_goemotions(path: str | Path, codebook: Codebook, context_turns: int = 0
             _check_codes(path, line_no, labels, codebook)
             rows.append({"text": text, "context": "", "role": "client", "group": comment_id,
                          "session_id": comment_id, "turn_index": 0, **labels})
-    return Dataset.from_list(rows, features=_features(schemes))
+    return Dataset.from_list(rows, features=features_for(schemes))
 
 
 @corpora.register("coded_csv.v1")
@@ -219,7 +215,7 @@ def read_coded_csv(path: str | Path, codebook: Codebook, context_turns: int = 1,
                          "session_id": r["session_id"], "turn_index": turn_index, **labels})
     rows.sort(key=lambda r: (r["session_id"], r["turn_index"]))
     _with_context(rows, context_turns)
-    return Dataset.from_list(rows, features=_features(present))
+    return Dataset.from_list(rows, features=features_for(present))
 
 
 def _check_codes(path: Path, row: int, labels: dict[str, list[str]], codebook: Codebook) -> None:

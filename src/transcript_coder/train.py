@@ -27,7 +27,7 @@ from pydantic import Field
 
 from .codebook import Codebook, load_codebook
 from .configfile import StrictModel, read_yaml_mapping, validate_config
-from .corpora import SOURCE_COLUMN, features_for as _features_for, labelled_schemes, read_corpus
+from .corpora import SOURCE_COLUMN, features_for, labelled_schemes, read_corpus
 from .errors import ConfigError, DataError
 from .metrics import SchemeReport, multi_label_report, single_label_report, tune_thresholds
 from .model import (CONFIG_KEY, HeadSpec, InputSpec, ModelInfo, MultiHeadClassifier, TranscriptModel,
@@ -322,7 +322,7 @@ def _pool_sources(parts: Sequence[Dataset | None]) -> Dataset | None:
         for scheme in schemes:
             if scheme not in d.column_names:
                 d = d.add_column(scheme, [[]] * len(d))
-        d = d.cast(_features_for(schemes))
+        d = d.cast(features_for(schemes))
         pooled.append(d.add_column(SOURCE_COLUMN, [index] * len(d)))
     return concatenate_datasets(pooled) if len(pooled) > 1 else pooled[0]
 
