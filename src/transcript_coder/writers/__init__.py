@@ -24,7 +24,6 @@ from .tables import (
     write_coded_session,
     write_csv,
     write_errors,
-    write_sessions,
 )
 
 __all__ = [
@@ -42,7 +41,6 @@ __all__ = [
     "write_csv",
     "write_errors",
     "write_json",
-    "write_sessions",
     "write_text",
 ]
 

@@ -151,13 +151,6 @@ def session_row(session: CodedSession, summary: SessionSummary, codebook: Codebo
     return row
 
 
-def write_sessions(path: str | Path, rows: Iterable[tuple[CodedSession, SessionSummary]], codebook: Codebook,
-                   scores: ScoreConfig) -> Path:
-    """``DIR/sessions.csv``: one row per coded session."""
-    return write_csv(path, session_header(codebook, scores),
-                     (session_row(session, summary, codebook, scores) for session, summary in rows))
-
-
 # ----------------------------------------------------------------------------------- errors
 def write_errors(path: str | Path, problems: Iterable[tuple[str, str, Problem]]) -> Path:
     """``DIR/errors.csv``: ``(input, session_id, problem)`` rows; errors are inputs not coded,
