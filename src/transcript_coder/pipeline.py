@@ -825,10 +825,10 @@ def _code_locally(run: _Run, entries: Sequence[InputFile | SessionRecord], run_k
                                                            initializer=ignore_interrupts))
             stack.callback(pool.shutdown, wait=True, cancel_futures=True)
 
-            def submit(item: InputFile):
+            def prepare_in_pool(item: InputFile):
                 return pool.submit(prepare_session, item.path, item.session_id, options.reader, run.unit)
 
-            ahead = 4 * options.jobs
+            submit, ahead = prepare_in_pool, 4 * options.jobs
         windows = windows_of(_prepared(run, entries, run_key, submit, ahead), lambda e: e.units, options.window_units)
         if options.jobs > 1:
             windows = stack.enter_context(_ReadAhead(windows))
