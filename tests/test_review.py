@@ -89,7 +89,7 @@ def test_every_bad_cell_is_reported_with_file_row_and_column(reviewed, tmp_path,
         (0, "reviewed_therapist_behaviour"): "reflektion",           # not a code
         (client, "reviewed_therapist_behaviour"): "question",       # a therapist scheme on a client row
         (reflection, "reviewed_question_type"): "open",             # a question type on a reflection
-        (3, "reviewed_client_emotion"): "Joy",                      # codes are ids, case matters
+        (3, "reviewed_client_emotion"): "Joyy",                     # a typo (case alone would be accepted)
     })
     out = tmp_path / "corrections.csv"
     with pytest.raises(ReviewError) as err:

@@ -112,10 +112,16 @@ def report_cli(args: argparse.Namespace) -> int:
 
 @command("review")
 def review_cli(args: argparse.Namespace) -> int:
-    """``transcript-coder review import FILES... --out corrections.csv``: supervisors' corrections
-    to training data. Exit status 1 (every bad cell listed) when a reviewed code is invalid."""
-    from .review import ReviewError, review_import
+    """``transcript-coder review export DIR --out review.xlsx [--least-confident 20%]``: the review
+    workbook; ``transcript-coder review import FILES... --out corrections.csv``: supervisors'
+    corrections to training data. Exit status 1 (every bad cell listed) when a reviewed code is invalid."""
+    from .review import ReviewError, review_export, review_import
 
+    if args.action == "export":
+        exported = review_export(args.directories, args.out, least_confident=args.least_confident,
+                                 low_confidence=args.low_confidence, config_path=args.config)
+        print(exported.report())
+        return 0
     try:
         result = review_import(args.files, args.out, only_reviewed=args.only_reviewed)
     except ReviewError as exc:
@@ -123,6 +129,10 @@ def review_cli(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
+    for note in result.notes:
+        print(f"note: {note}")
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(result.report())
     return 0
 
@@ -265,10 +275,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="flag codes below this confidence (default: configs/report.yaml)")
     p.add_argument("--config", help="report config (default: configs/report.yaml)")
 
-    p = sub.add_parser("review", help="import supervisors' corrections as training data")
+    p = sub.add_parser("review", help="a review workbook for supervisors; their corrections as training data")
     review_sub = p.add_subparsers(dest="action", required=True)
-    q = review_sub.add_parser("import", help="reviewed coded CSVs -> training data (generic coded CSV)")
-    q.add_argument("files", nargs="+", metavar="FILE", help="reviewed coded CSVs or folders of them")
+    q = review_sub.add_parser("export", help="coded output -> review workbook (.xlsx) with drop-downs of code ids")
+    q.add_argument("directories", nargs="+", metavar="DIR", help="--out folders of transcript-coder code (or coded CSVs)")
+    q.add_argument("--out", required=True, metavar="FILE.xlsx", help="workbook to write")
+    q.add_argument("--least-confident", dest="least_confident", metavar="N|P%",
+                   help="only the N (or P%%) least confident units across all sessions, least confident first")
+    q.add_argument("--low-confidence", dest="low_confidence", type=float,
+                   help="highlight rows with a code below this confidence (default: configs/report.yaml)")
+    q.add_argument("--config", help="report config holding the threshold (default: configs/report.yaml)")
+    q = review_sub.add_parser("import", help="reviewed workbooks or coded CSVs -> training data (generic coded CSV)")
+    q.add_argument("files", nargs="+", metavar="FILE", help="reviewed workbooks (.xlsx), coded CSVs, or folders of them")
     q.add_argument("--out", required=True, help="training data CSV to write")
     q.add_argument("--only-reviewed", dest="only_reviewed", action="store_true",
                    help="keep only units in which a supervisor filled at least one reviewed_ cell")

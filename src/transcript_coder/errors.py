@@ -88,7 +88,8 @@ class Errors:
     E414 = "cannot use the Ray cluster at {address}: {detail}"
 
     # --- review and agreement -------------------------------------------------------------
-    E501 = "{path} row {row}, column '{column}': '{value}' is not a code of scheme '{scheme}' (codes: {codes})"
+    E501 = ("{path} row {row}, column '{column}': '{value}' is not a code of scheme '{scheme}'{suggestion} "
+            "(codes: {codes})")
     E502 = ("{path} row {row}, column '{column}': scheme '{scheme}' codes {scheme_role} units, but this row's "
             "role is '{role}'")
     E503 = ("{path} row {row}, column '{column}': scheme '{scheme}' applies only when {condition} is one of "
@@ -99,6 +100,12 @@ class Errors:
     E507 = "no unit of {compare} aligns with a unit of {reference} (units align by session_id and utterance_index)"
     E508 = "--{option} must be one of {known}; got '{value}'"
     E509 = "{path}: not a coding output folder (missing {missing}); run transcript-coder code --out {path} first"
+    E510 = ("{path}: session '{session}' has utterance_index {index} on more than one row ({rows}); each unit "
+            "must appear once")
+    E511 = ("{path} row {row}: the text cell no longer matches the coded text ({detail}); a spreadsheet may "
+            "have changed it (text starting with =, +, - or @ evaluated as a formula)")
+    E512 = "{path}: no unit has a confidence to rank by; --least-confident needs the model's confidence columns"
+    E513 = "{path}: reading and writing .xlsx workbooks needs openpyxl: pip install openpyxl ({detail})"
 
 
 class TranscriptCoderError(Exception):

@@ -1,10 +1,19 @@
-"""The corrections loop: coded CSVs a supervisor corrected in a spreadsheet become training data.
+"""The corrections loop: a supervisor corrects codes in a review workbook (or the coded CSVs), and
+the corrections become training data.
 
-``transcript-coder code`` writes every per-session CSV with empty ``reviewed_<scheme>`` columns.
-A supervisor fills in the code they would have given where the model was wrong (or confirms it).
-:func:`review_import` reads the files back, checks every reviewed cell against the codebook, and
-writes the generic coded-CSV layout (:func:`transcript_coder.corpora.read_coded_csv`) that
-``transcript-coder train --data`` reads.
+:func:`review_export` writes the review workbook of a coding output folder (one row per unit, the
+model's codes and confidence, empty ``reviewed_<scheme>`` columns with drop-downs of the codebook's
+code ids, low-confidence rows highlighted), optionally only the least confident units of the batch
+(a review queue). ``transcript-coder code`` also writes every per-session CSV with empty
+``reviewed_<scheme>`` columns. A supervisor fills in the code they would have given where the model
+was wrong (or confirms it). :func:`review_import` reads workbooks and CSVs back, checks every
+reviewed cell against the codebook, and writes the generic coded-CSV layout
+(:func:`transcript_coder.corpora.read_coded_csv`) that ``transcript-coder train --data`` reads.
+
+Import is forgiving where intent is clear and strict where it is not: a code id typed with other
+case or spacing (``Reflection``, `` open ``) is read as the code, with a note; an unknown code is
+an error that suggests the nearest code id; a unit on two rows is an error; a text cell that no
+longer matches the coded text (a spreadsheet evaluated it as a formula) is a warning.
 
 What a unit's code becomes (per scheme): the reviewed code where the supervisor gave one, else the
 model's code; a sub-scheme whose condition no longer holds after a correction (a question corrected
@@ -14,16 +23,20 @@ which a supervisor filled at least one reviewed cell.
 
 from __future__ import annotations
 
+import csv
+import difflib
 import logging
+import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .codebook import Codebook, load_codebook
-from .codings import CodedFile, CodedRow, read_coded_files
+from .codebook import Codebook, Scheme, load_codebook
+from .codings import TEXT_HASH_COLUMN, CodedFile, CodedRow, read_coded_files, text_hash
 from .corpora import CODED_CSV_COLUMNS
-from .errors import DataError
-from .writers.tables import REVIEWED_PREFIX, write_csv
+from .errors import DataError, UsageError
+from .writers.tables import CONFIDENCE_SUFFIX, REVIEWED_PREFIX, write_csv
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +74,8 @@ class ReviewImport:
     schemes: list[str]
     files: list[Path]
     out: Path | None = None
+    notes: list[str] = field(default_factory=list)
+    warnings: list[DataError] = field(default_factory=list)
 
     @property
     def n_reviewed_cells(self) -> int:
@@ -74,10 +89,46 @@ class ReviewImport:
                 f"({self.n_reviewed_cells} reviewed code(s)); wrote {self.out}")
 
 
+def _code_key(value: str) -> str:
+    """A code id folded for a forgiving match: case, surrounding space, and spaces or hyphens
+    inside read as ``_`` (``" Therapist input "`` -> ``"therapist_input"``)."""
+    return re.sub(r"[\s\-_]+", "_", value.strip()).casefold()
+
+
+def canonical_code(value: str, scheme: Scheme) -> str | None:
+    """The scheme's code id that ``value`` names exactly or up to case and spacing, else ``None``."""
+    if value in scheme.code_ids:
+        return value
+    matches = [code for code in scheme.code_ids if _code_key(code) == _code_key(value)]
+    return matches[0] if len(matches) == 1 else None
+
+
+def nearest_code(value: str, scheme: Scheme) -> str | None:
+    """The code id closest to a mistyped ``value`` (difflib ratio at least 0.6), else ``None``."""
+    keys = {_code_key(code): code for code in scheme.code_ids}
+    close = difflib.get_close_matches(_code_key(value), list(keys), n=1, cutoff=0.6)
+    return keys[close[0]] if close else None
+
+
+def normalise_reviewed(file: CodedFile, codebook: Codebook) -> list[str]:
+    """Rewrite reviewed cells that name a code up to case or spacing as the code id itself; one
+    note per rewritten cell. Cells naming no code are left for :func:`check_reviewed`."""
+    notes = []
+    for row in file.rows:
+        for scheme_id, value in row.reviewed.items():
+            code = canonical_code(value, codebook[scheme_id])
+            if code is not None and code != value:
+                row.reviewed[scheme_id] = code
+                notes.append(f"{file.path} row {row.row}, column '{REVIEWED_PREFIX}{scheme_id}': "
+                             f"'{value}' read as '{code}'")
+    return notes
+
+
 def check_reviewed(file: CodedFile, codebook: Codebook) -> list[DataError]:
     """Every invalid reviewed cell of one file, each as an error naming file, row and column:
-    a code the scheme does not have (E501), a scheme for another role (E502), or a sub-code whose
-    condition the unit's (reviewed or model) codes do not meet (E503)."""
+    a code the scheme does not have (E501, with the nearest code id when one is close), a scheme
+    for another role (E502), or a sub-code whose condition the unit's (reviewed or model) codes
+    do not meet (E503)."""
     problems: list[DataError] = []
     for row in file.rows:
         merged = row.codes_from("merged")
@@ -86,7 +137,9 @@ def check_reviewed(file: CodedFile, codebook: Codebook) -> list[DataError]:
             column = REVIEWED_PREFIX + scheme_id
             where = {"path": file.path, "row": row.row, "column": column}
             if value not in scheme.code_ids:
+                near = nearest_code(value, scheme)
                 problems.append(DataError("E501", **where, value=value, scheme=scheme_id,
+                                          suggestion=f"; did you mean '{near}'?" if near else "",
                                           codes=", ".join(scheme.code_ids)))
             elif scheme.role != row.role:
                 problems.append(DataError("E502", **where, scheme=scheme_id, scheme_role=scheme.role, role=row.role))
@@ -95,6 +148,48 @@ def check_reviewed(file: CodedFile, codebook: Codebook) -> list[DataError]:
                 problems.append(DataError("E503", **where, scheme=scheme_id, condition=cond.scheme,
                                           allowed=", ".join(cond.codes), value=merged.get(cond.scheme, "")))
     return problems
+
+
+def check_unique_units(files: Sequence[CodedFile]) -> list[DataError]:
+    """E510 for every unit (session, utterance_index) on more than one row, in one file or across
+    files (a workbook and the CSV it came from given together), naming every row."""
+    seen: dict[tuple[str, int], list[CodedRow]] = {}
+    for file in files:
+        for row in file.rows:
+            seen.setdefault(row.key, []).append(row)
+    problems = []
+    for (session, index), rows in seen.items():
+        if len(rows) > 1:
+            first = rows[0].path
+            where = ", ".join(f"row {r.row}" if r.path == first else f"{r.path} row {r.row}" for r in rows)
+            problems.append(DataError("E510", path=first, session=session, index=index, rows=where))
+    return problems
+
+
+#: What a spreadsheet leaves in a cell whose text it evaluated as a formula.
+SPREADSHEET_ERRORS = frozenset({"#NAME?", "#VALUE!", "#REF!", "#DIV/0!", "#N/A", "#NUM!", "#NULL!", "#SPILL!",
+                                "#CALC!", "#FIELD!", "#ERROR!", "Err:502", "Err:508", "Err:509", "Err:510"})
+
+
+def check_texts(file: CodedFile) -> list[DataError]:
+    """E511 warnings for text cells that no longer hold the coded text: the hash a workbook keeps
+    of each unit's text differs, or (for a CSV, which keeps no hash) the cell holds a spreadsheet's
+    formula error (``#NAME?``)."""
+    warnings = []
+    for row in file.rows:
+        if row.text_hash and text_hash(row.text) != row.text_hash:
+            detail = f"now '{_shorten(row.text)}'"
+        elif row.text.strip() in SPREADSHEET_ERRORS:
+            detail = f"the cell holds the formula error '{row.text.strip()}'"
+        else:
+            continue
+        warnings.append(DataError("E511", path=file.path, row=row.row, detail=detail))
+    return warnings
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def correct_unit(row: CodedRow, codebook: Codebook) -> CorrectedUnit:
@@ -112,24 +207,34 @@ def correct_unit(row: CodedRow, codebook: Codebook) -> CorrectedUnit:
 
 def review_import(files: Sequence[str | Path], out: str | Path | None = None, *, only_reviewed: bool = False,
                   codebook: Codebook | None = None) -> ReviewImport:
-    """Read reviewed coded CSVs (files or folders), validate them, and write training data to ``out``.
+    """Read reviewed coded tables (review workbooks, coded CSVs, or folders of them), validate them,
+    and write training data to ``out``.
 
-    Nothing is written when any reviewed cell is invalid: every bad cell is collected first.
+    Code ids typed with other case or spacing are accepted (``notes`` says which); text cells that
+    no longer match the coded text are ``warnings`` (E511). Nothing is written when any reviewed
+    cell is invalid or a unit is on two rows: every problem is collected first.
 
     Raises:
-        ReviewError: E504, with one E501/E502/E503 per bad cell in ``problems``.
-        DataError: E505/E506 for files that are not coded CSVs or folders without any.
+        ReviewError: E504, with one E501/E502/E503 per bad cell and one E510 per repeated unit in
+            ``problems``.
+        DataError: E505/E506 for files that are not coded tables or folders without any.
     """
     codebook = codebook or load_codebook()
     coded = read_coded_files(files, codebook)
-    problems = [p for f in coded for p in check_reviewed(f, codebook)]
+    notes = [note for f in coded for note in normalise_reviewed(f, codebook)]
+    problems = [p for f in coded for p in check_reviewed(f, codebook)] + check_unique_units(coded)
     if problems:
         raise ReviewError(problems)
+    warnings = [w for f in coded for w in check_texts(f)]
+    for note in notes:
+        log.info("%s", note)
+    for warning in warnings:
+        log.info("%s", warning)
     schemes = [s.id for s in codebook.ordered() if any(s.id in f.schemes or s.id in f.reviewed_schemes for f in coded)]
     units = [correct_unit(row, codebook) for f in coded for row in f.rows]
     if only_reviewed:
         units = [u for u in units if u.reviewed]
-    result = ReviewImport(units=units, schemes=schemes, files=[f.path for f in coded])
+    result = ReviewImport(units=units, schemes=schemes, files=[f.path for f in coded], notes=notes, warnings=warnings)
     if out is not None:
         result.out = write_corrections(out, result)
         log.info("wrote %d unit(s) to %s", len(units), result.out)
@@ -143,3 +248,203 @@ def write_corrections(path: str | Path, result: ReviewImport) -> Path:
     rows = ([u.session_id, u.turn_index, u.role, u.text, *(u.codes.get(s, "") for s in result.schemes),
              u.utterance_index, u.speaker, "|".join(u.reviewed)] for u in result.units)
     return write_csv(path, header, rows)
+
+
+# ---------------------------------------------------------------------------------- export
+#: Excel keeps at most this many characters in a cell; longer text is cut (and says so).
+CELL_LIMIT = 32_767
+_CUT_MARK = " [...]"
+#: Columns of the review workbook before the scheme columns.
+WORKBOOK_UNIT_COLUMNS = ("session_id", "utterance_index", "turn_index", "speaker", "role", "start", "end", "text")
+LOWEST_CONFIDENCE_COLUMN = "lowest_confidence"
+
+
+@dataclass(frozen=True)
+class QueueSize:
+    """How many units a review queue holds: ``count`` units, or ``percent`` of the ranked units."""
+
+    count: int | None = None
+    percent: float | None = None
+
+    def of(self, n: int) -> int:
+        """The number of units to take out of ``n`` (a share rounds up, so 20 % of 3 is 1)."""
+        if self.count is not None:
+            return min(self.count, n)
+        return min(n, math.ceil(n * self.percent / 100 - 1e-9))
+
+    def __str__(self) -> str:
+        return f"{self.count}" if self.count is not None else f"{self.percent:g}%"
+
+
+def parse_queue_size(value: str | int) -> QueueSize:
+    """``"20%"`` (a share, above 0 and at most 100) or ``"50"`` / ``50`` (a count, at least 1).
+
+    Raises:
+        UsageError: E410 for anything else.
+    """
+    text = str(value).strip()
+    try:
+        if text.endswith("%"):
+            percent = float(text[:-1])
+            if 0 < percent <= 100:
+                return QueueSize(percent=percent)
+        else:
+            count = int(text)
+            if count >= 1:
+                return QueueSize(count=count)
+    except ValueError:
+        pass
+    raise UsageError("E410", option="least-confident", detail="a count (50) or a percentage above 0 (20%)",
+                     value=value)
+
+
+@dataclass
+class ReviewUnit:
+    """One unit as the workbook shows it: its coded row and every scheme's confidence."""
+
+    row: CodedRow
+    confidence: dict[str, float]
+
+    @property
+    def lowest(self) -> float | None:
+        """Its least confident code's confidence (``None`` when nothing was predicted)."""
+        return min(self.confidence.values()) if self.confidence else None
+
+
+def _read_confidences(codes_csv: Path) -> dict[tuple[str, int], dict[str, float]]:
+    confidences: dict[tuple[str, int], dict[str, float]] = {}
+    with codes_csv.open(encoding="utf-8", newline="") as handle:
+        for cells in csv.DictReader(handle):
+            try:
+                key = (cells["session_id"], int(cells["utterance_index"]))
+                confidences.setdefault(key, {})[cells["scheme"]] = float(cells["confidence"])
+            except (KeyError, ValueError, TypeError):
+                continue  # a roll-up has no confidence
+    return confidences
+
+
+def review_units(files: Sequence[CodedFile]) -> list[ReviewUnit]:
+    """Every unit of the coded files, in file order, with the confidence of each of its codes: the
+    coded CSV's ``<scheme>_confidence`` columns, completed from its output folder's ``codes.csv``
+    (``DIR/coded/x.csv`` -> ``DIR/codes.csv``, which has every scheme's, as the report shows them)."""
+    tables: dict[Path, dict[tuple[str, int], dict[str, float]]] = {}
+    units = []
+    for file in files:
+        codes_csv = file.path.parent.parent / "codes.csv"
+        known_all: dict[tuple[str, int], dict[str, float]] = {}
+        if file.path.parent.name == "coded" and codes_csv.is_file():
+            if codes_csv not in tables:
+                tables[codes_csv] = _read_confidences(codes_csv)
+            known_all = tables[codes_csv]
+        for row in file.rows:
+            known = known_all.get(row.key, {})
+            confidence = {s: known.get(s, row.confidence.get(s)) for s in row.codes}
+            units.append(ReviewUnit(row, {s: c for s, c in confidence.items() if c is not None}))
+    return units
+
+
+def least_confident_units(units: Sequence[ReviewUnit], size: QueueSize) -> list[ReviewUnit]:
+    """The review queue: the ``size`` units with the lowest confidence across the whole batch,
+    least confident first (ties by session and position). Units without any confidence (nothing
+    was predicted for them: ``other`` speakers) are not ranked."""
+    ranked = sorted((u for u in units if u.lowest is not None),
+                    key=lambda u: (u.lowest, u.row.session_id, u.row.utterance_index))
+    return ranked[: size.of(len(ranked))]
+
+
+@dataclass
+class ReviewExport:
+    """What :func:`review_export` wrote: the workbook, its rows, and how they were chosen."""
+
+    out: Path
+    units: list[ReviewUnit]
+    total: int
+    threshold: float
+    low_confidence: int
+    queue: QueueSize | None = None
+
+    def report(self) -> str:
+        """One line for the terminal."""
+        chosen = (f"the {len(self.units)} least confident of {self.total} unit(s) (--least-confident {self.queue})"
+                  if self.queue else f"{len(self.units)} unit(s)")
+        return (f"wrote {self.out}: {chosen}; {self.low_confidence} below confidence {self.threshold:g} "
+                "highlighted")
+
+
+def workbook_schemes(files: Sequence[CodedFile], codebook: Codebook) -> list[str]:
+    """The classifier schemes any of the files has a column for, in the files' column order."""
+    present = {s: None for f in files for s in (*f.schemes, *f.reviewed_schemes) if s in codebook}
+    return list(present)
+
+
+def build_review_sheet(units: Sequence[ReviewUnit], schemes: Sequence[str], codebook: Codebook, threshold: float,
+                       about: Sequence[tuple[str, str]] = ()):
+    """The workbook's content (the stage; :func:`review_export` reads and writes): one row per unit
+    with its codes, their confidence and the lowest of them, an empty ``reviewed_<scheme>`` column
+    per scheme with the scheme's code ids as choices, and a hidden hash of the text."""
+    from .writers.workbook import ReviewSheet, cell_text
+
+    columns = [*WORKBOOK_UNIT_COLUMNS]
+    for scheme in schemes:
+        columns += [scheme, scheme + CONFIDENCE_SUFFIX]
+    columns += [LOWEST_CONFIDENCE_COLUMN, *(REVIEWED_PREFIX + s for s in schemes), TEXT_HASH_COLUMN]
+    rows, low = [], []
+    for unit in units:
+        row = unit.row
+        text = cell_text(row.text)
+        if len(text) > CELL_LIMIT:
+            text = text[: CELL_LIMIT - len(_CUT_MARK)] + _CUT_MARK
+        values: list[object] = [row.session_id, row.utterance_index, row.turn_index, row.speaker, row.role,
+                                row.start, row.end, text]
+        for scheme in schemes:
+            values += [row.codes.get(scheme, ""), unit.confidence.get(scheme)]
+        values += [unit.lowest, *(row.reviewed.get(s, "") for s in schemes), text_hash(cell_text(row.text))]
+        rows.append(values)
+        low.append(unit.lowest is not None and unit.lowest < threshold)
+    return ReviewSheet(
+        columns=columns, rows=rows, low_confidence=low,
+        choices={REVIEWED_PREFIX + s: list(codebook[s].code_ids) for s in schemes},
+        hidden=[TEXT_HASH_COLUMN], widths={"text": 80.0}, about=list(about))
+
+
+def review_export(inputs: Sequence[str | Path], out: str | Path, *, least_confident: str | int | None = None,
+                  low_confidence: float | None = None, config_path: str | Path | None = None,
+                  codebook: Codebook | None = None) -> ReviewExport:
+    """Write the review workbook (``.xlsx``) of coding output folders (or coded CSVs).
+
+    One row per unit, in session order; with ``least_confident`` (``"20%"`` or a count) only the
+    least confident units across all sessions, least confident first. Rows with a code below
+    ``low_confidence`` (default: the report's threshold, ``configs/report.yaml``) are highlighted.
+
+    Raises:
+        UsageError: E410 for a bad ``least_confident``.
+        DataError: E505/E506 for inputs that are not coded output; E512 when a queue is asked for
+            but no unit has a confidence.
+    """
+    from .report import load_report_config
+    from .writers.workbook import write_review_workbook
+
+    codebook = codebook or load_codebook()
+    queue = parse_queue_size(least_confident) if least_confident is not None else None
+    threshold = load_report_config(config_path).low_confidence if low_confidence is None else low_confidence
+    files = read_coded_files(inputs, codebook)
+    units = review_units(files)
+    total = len(units)
+    if queue is not None:
+        units = least_confident_units(units, queue)
+        if not units:
+            raise DataError("E512", path=" ".join(map(str, inputs)))
+    schemes = workbook_schemes(files, codebook)
+    about = [("coded output", " ".join(map(str, inputs))),
+             ("rows", f"the {len(units)} least confident of {total} units, least confident first "
+                      f"(--least-confident {queue})" if queue else f"all {total} units"),
+             ("highlighted", f"rows with a code below confidence {threshold:g}"),
+             ("how to review", "type or pick a code id in a reviewed_<scheme> cell where the model is wrong "
+                               "(or to confirm it); leave it empty otherwise. Do not edit the text column."),
+             ("then", f"transcript-coder review import {Path(out).name} --out corrections.csv")]
+    sheet = build_review_sheet(units, schemes, codebook, threshold, about)
+    path = write_review_workbook(out, sheet)
+    result = ReviewExport(out=path, units=units, total=total, threshold=threshold,
+                          low_confidence=sum(sheet.low_confidence), queue=queue)
+    log.info("%s", result.report())
+    return result
