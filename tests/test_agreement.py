@@ -14,6 +14,7 @@ from transcript_coder.agreement import agreement, compare_codings, icc
 from transcript_coder.cli import main
 from transcript_coder.codings import CodedRow
 from transcript_coder.errors import DataError, UsageError
+from transcript_coder.metrics import krippendorff_alpha
 from transcript_coder.summarize import load_score_config
 from transcript_coder.writers.tables import CODED_CSV_V1
 
@@ -64,6 +65,26 @@ def test_icc_two_raters_by_hand_and_by_an_independent_formula():
     assert math.isnan(icc([[1, 2]], "2,1"))
 
 
+def test_krippendorff_alpha_reproduces_the_textbook_examples():
+    # Krippendorff (2011), "Computing Krippendorff's alpha-reliability", example C: 4 observers, 12 units,
+    # missing values, nominal: alpha = 0.743. By hand: 40 pairable values, margins n_c = 9, 13, 10, 5, 3,
+    # off-diagonal coincidences 8, so alpha = 1 - 39 * 8 / (40^2 - 384) = 113/152
+    n = None
+    observers = [[1, 2, 3, 3, 2, 1, 4, 1, 2, n, n, n],
+                 [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, n, 3],
+                 [n, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, n],
+                 [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, n]]
+    assert krippendorff_alpha(observers) == pytest.approx(113 / 152)
+    assert round(krippendorff_alpha(observers), 3) == 0.743
+    # example A: two observers, binary, no missing data: alpha = 0.095 (= 1 - 19 * 8 / (2 * 14 * 6) = 2/21)
+    assert krippendorff_alpha([[0, 1, 0, 0, 0, 0, 0, 0, 1, 0], [1, 1, 1, 0, 0, 1, 0, 0, 0, 0]]) == pytest.approx(2 / 21)
+    # the last unit of example C (one value) and a unit nobody coded add nothing
+    assert krippendorff_alpha([row + [n] for row in observers]) == pytest.approx(113 / 152)
+    assert krippendorff_alpha([["a", "b"], ["a", "b"]]) == 1.0
+    assert math.isnan(krippendorff_alpha([["a", "a"], ["a", "a"]]))  # no variation: undefined
+    assert math.isnan(krippendorff_alpha([["a", n], [n, "b"]]))  # nothing pairable
+
+
 def test_kappa_and_f1_on_a_hand_built_pair(codebook):
     scores = load_score_config(codebook=codebook)
     result = compare_codings(rows("s1", REFERENCE), rows("s1", COMPARE), codebook, scores)
@@ -71,6 +92,10 @@ def test_kappa_and_f1_on_a_hand_built_pair(codebook):
     # confusion (reference rows): q -> 3 q, 1 r; r -> 3 r, 1 o; o -> 1 o, 1 q
     assert report.n == 10 and report.accuracy == pytest.approx(0.7)
     assert report.kappa == pytest.approx((0.7 - 0.36) / (1 - 0.36))  # p_e = .4*.4 + .4*.4 + .2*.2
+    # alpha by hand: coincidences o_qq = o_rr = 6, o_oo = 2, each off-diagonal pair 1 (both orders: 6 in
+    # all); margins n_q = n_r = 8, n_o = 4, n = 20; alpha = 1 - 19 * 6 / (20^2 - 64 - 64 - 16) = 142/256
+    assert report.alpha == pytest.approx(142 / 256)
+    assert "Krippendorff's alpha 0.555" in report.table() and report.to_json()["alpha"] == pytest.approx(142 / 256)
     assert report.per_code["question"]["f1"] == pytest.approx(0.75)
     assert report.per_code["reflection"]["f1"] == pytest.approx(0.75)
     assert report.per_code["other"]["f1"] == pytest.approx(0.5)

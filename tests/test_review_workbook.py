@@ -242,3 +242,28 @@ def test_cli_export_and_import(coded_out, tmp_path, capsys):
     assert "'OPEN' read as 'open'" in out and "1 reviewed (1 reviewed code(s))" in out
     assert main(["review", "export", str(coded_out), "--out", str(book), "--least-confident", "lots"]) == 2
     assert "E410" in capsys.readouterr().err
+
+
+def test_two_supervisors_workbooks_give_their_agreement(coded_out, tmp_path, capsys):
+    import json
+    import shutil
+
+    first, second = tmp_path / "supervisor_a.xlsx", tmp_path / "supervisor_b.xlsx"
+    review_export([coded_out], first)
+    shutil.copy(first, second)
+    fill(first, {("s1", 1, "reviewed_client_emotion"): "sadness", ("s1", 3, "reviewed_client_emotion"): "sadness",
+                 ("s2", 1, "reviewed_client_emotion"): "joy", ("s1", 0, "reviewed_therapist_behaviour"): "question"})
+    fill(second, {("s1", 1, "reviewed_client_emotion"): "sadness", ("s1", 3, "reviewed_client_emotion"): "joy",
+                  ("s2", 1, "reviewed_client_emotion"): "joy"})  # s1#0 reviewed by one supervisor only
+    out = tmp_path / "agreement.json"
+    assert main(["evaluate", "--reference", str(first), "--reference-columns", "reviewed", "--compare", str(second),
+                 "--compare-columns", "reviewed", "--json", str(out)]) == 0
+    emotion = json.loads(out.read_text(encoding="utf-8"))["schemes"]["client_emotion"]
+    # pairs (sadness, sadness), (sadness, joy), (joy, joy): p_o = 2/3, p_e = 2/3 * 1/3 + 1/3 * 2/3 = 4/9,
+    # kappa = (2/3 - 4/9) / (5/9) = 0.4; coincidences o_ss = o_jj = 2, o_sj = o_js = 1, n_s = n_j = 3, n = 6:
+    # alpha = 1 - 5 * 2 / (36 - 18) = 4/9
+    assert emotion["n"] == 3
+    assert emotion["kappa"] == pytest.approx(0.4) and emotion["alpha"] == pytest.approx(4 / 9)
+    printed = capsys.readouterr().out
+    assert "Cohen's kappa 0.400   Krippendorff's alpha 0.444" in printed
+    assert "therapist_behaviour" not in json.loads(out.read_text(encoding="utf-8"))["schemes"]

@@ -1,8 +1,9 @@
 """Agreement between two codings of the same sessions (model vs human coder, or two humans), as
 the MI-coding literature reports it:
 
-* per scheme, at the unit level: per-code precision / recall / F1 and Cohen's kappa
-  (:func:`transcript_coder.metrics.single_label_report`), over the units both codings coded;
+* per scheme, at the unit level: per-code precision / recall / F1, Cohen's kappa and
+  Krippendorff's alpha (nominal; :func:`transcript_coder.metrics.single_label_report`), over the
+  units both codings coded (two supervisors' ``reviewed`` columns give their agreement);
 * per summary score (``configs/scores.yaml``: reflection-to-question ratio, % complex reflections,
   % open questions, % change talk), across sessions: the intraclass correlation ICC(2,1) (two-way
   random effects, absolute agreement, single rater; Shrout & Fleiss 1979) and ICC(3,1)

@@ -1,5 +1,5 @@
-"""Score a model on labelled data: per-code precision / recall / F1, macro-F1, Cohen's kappa and
-the confusion matrix, as a table and as JSON."""
+"""Score a model on labelled data: per-code precision / recall / F1, macro-F1, Cohen's kappa,
+Krippendorff's alpha and the confusion matrix, as a table and as JSON."""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
-"""Agreement metrics for one scheme: per-code precision / recall / F1, macro-F1, Cohen's kappa and
-the confusion matrix, as MI-coding papers report them."""
+"""Agreement metrics for one scheme: per-code precision / recall / F1, macro-F1, Cohen's kappa,
+Krippendorff's alpha and the confusion matrix, as MI-coding papers and QDA tools report them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -15,7 +16,8 @@ class SchemeReport:
     """Agreement of predicted codes with reference codes for one scheme.
 
     For multi-label schemes the per-code figures and macro-F1 are over binary decisions per code,
-    and kappa and the confusion matrix are over the top code on units with one reference code.
+    and kappa, alpha and the confusion matrix are over the top code on units with one reference code.
+    ``alpha`` is Krippendorff's alpha for nominal data (:func:`krippendorff_alpha`).
     """
 
     scheme: str
@@ -27,6 +29,7 @@ class SchemeReport:
     kappa: float
     confusion: list[list[int]]
     problem: str = "single_label"
+    alpha: float = 0.0
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -39,11 +42,49 @@ class SchemeReport:
         for label in self.labels:
             m = self.per_code[label]
             lines.append(f"  {label:<{width}} {m['precision']:>6.3f} {m['recall']:>6.3f} {m['f1']:>6.3f} {int(m['support']):>8}")
-        lines.append(f"  macro-F1 {self.macro_f1:.3f}   accuracy {self.accuracy:.3f}   Cohen's kappa {self.kappa:.3f}")
+        lines.append(f"  macro-F1 {self.macro_f1:.3f}   accuracy {self.accuracy:.3f}   Cohen's kappa {self.kappa:.3f}"
+                     f"   Krippendorff's alpha {self.alpha:.3f}")
         lines.append("  confusion (rows = reference, columns = predicted): " + " ".join(self.labels))
         for label, row in zip(self.labels, self.confusion):
             lines.append(f"  {label:<{width}} " + " ".join(f"{v:>6d}" for v in row))
         return "\n".join(lines)
+
+
+def krippendorff_alpha(data: Sequence[Sequence[Hashable | None]]) -> float:
+    """Krippendorff's alpha for nominal data (Krippendorff 2011, "Computing Krippendorff's
+    alpha-reliability"): ``data`` is a coders x units table of codes, ``None`` where a coder did
+    not code a unit.
+
+    Units coded by fewer than two coders are not pairable and are left out. With ``n_uc`` the
+    number of coders giving unit ``u`` code ``c`` and ``m_u`` the coders of ``u``, the coincidence
+    matrix is ``o_ck = sum_u (n_uc n_uk - [c = k] n_uc) / (m_u - 1)``, ``n_c`` its margins and ``n``
+    its total; then ``alpha = 1 - (n - 1) * sum_{c != k} o_ck / sum_{c != k} n_c n_k``.
+    NaN when fewer than two values are pairable or only one code occurs (no variation to agree on).
+    """
+    categories: dict[Hashable, int] = {}
+    for coder in data:
+        for value in coder:
+            if value is not None:
+                categories.setdefault(value, len(categories))
+    n_units = max((len(coder) for coder in data), default=0)
+    counts = np.zeros((n_units, len(categories)))
+    for coder in data:
+        for u, value in enumerate(coder):
+            if value is not None:
+                counts[u, categories[value]] += 1
+    m = counts.sum(axis=1)
+    pairable = m >= 2
+    counts, m = counts[pairable], m[pairable]
+    if counts.size == 0:
+        return math.nan
+    coincidence = np.einsum("uc,uk->ck", counts / (m - 1)[:, None], counts) - np.diag((counts / (m - 1)[:, None]).sum(0))
+    margins = coincidence.sum(axis=1)
+    n = margins.sum()
+    expected = n * n - (margins ** 2).sum()  # sum over c != k of n_c n_k
+    if n < 2 or expected <= 0:
+        return math.nan
+    observed = coincidence.sum() - np.trace(coincidence)
+    return float(1.0 - (n - 1) * observed / expected)
 
 
 def _per_code(labels: Sequence[str], p, r, f, s) -> dict[str, dict[str, float]]:
@@ -58,16 +99,19 @@ def single_label_report(scheme: str, labels: Sequence[str], reference: Sequence[
         raise ValueError("reference and predicted differ in length")
     if not reference:
         zero = {label: {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0} for label in labels}
-        return SchemeReport(scheme, labels, 0, zero, 0.0, 0.0, 0.0, [[0] * len(labels) for _ in labels])
+        return SchemeReport(scheme, labels, 0, zero, 0.0, 0.0, 0.0, [[0] * len(labels) for _ in labels], alpha=0.0)
     p, r, f, s = precision_recall_fscore_support(reference, predicted, labels=labels, zero_division=0)
     present = [i for i, label in enumerate(labels) if s[i] > 0 or label in set(predicted)]
     macro = float(np.mean([f[i] for i in present])) if present else 0.0
-    kappa = cohen_kappa_score(reference, predicted, labels=labels) if len(set(reference) | set(predicted)) > 1 else 1.0
+    varied = len(set(reference) | set(predicted)) > 1
+    kappa = cohen_kappa_score(reference, predicted, labels=labels) if varied else 1.0
+    alpha = krippendorff_alpha([list(reference), list(predicted)]) if varied else 1.0
     return SchemeReport(
         scheme=scheme, labels=labels, n=len(reference), per_code=_per_code(labels, p, r, f, s), macro_f1=macro,
         accuracy=float(np.mean([a == b for a, b in zip(reference, predicted)])),
         kappa=float(0.0 if np.isnan(kappa) else kappa),
         confusion=confusion_matrix(reference, predicted, labels=labels).tolist(),
+        alpha=float(0.0 if math.isnan(alpha) else alpha),
     )
 
 
@@ -89,7 +133,7 @@ def multi_label_report(scheme: str, labels: Sequence[str], reference: Sequence[S
                               [labels[int(probabilities[i].argmax())] for i in single])
     return SchemeReport(scheme=scheme, labels=labels, n=len(reference), per_code=_per_code(labels, p, r, f, s),
                         macro_f1=float(np.mean(f)), accuracy=float((gold == pred).all(1).mean()),
-                        kappa=top.kappa, confusion=top.confusion, problem="multi_label")
+                        kappa=top.kappa, confusion=top.confusion, problem="multi_label", alpha=top.alpha)
 
 
 def tune_thresholds(reference: Sequence[Sequence[str]], labels: Sequence[str], probabilities: np.ndarray,
