@@ -51,6 +51,13 @@ class Errors:
             "'{scheme}'; set roles with --therapist, --role or --roles FILE")
     E119 = ("{path}: no speaker is a therapist or a client (speakers: {speakers}); nothing to code; "
             "set roles with --therapist, --role or --roles FILE")
+    E120 = ("{path} {where}: the {what} holds a lone surrogate ({escape}), which is not text; it was replaced "
+            "with U+FFFD")
+    E121 = ("{path} line {line}: {count} byte sequence(s) are not valid UTF-8 (lines {lines}); they were "
+            "replaced with U+FFFD and the rest of the file read as UTF-8")
+    E122 = "{path}: refused to unpack the .docx: {detail} (a damaged file or a zip bomb)"
+    E123 = ("{path}: the input is {size} MB, over the limit of {limit} MB for one transcript; split it, or "
+            "raise the limit with --max-input-mb")
 
     # --- models -----------------------------------------------------------------------------
     E201 = "{path}: not a transcript_coder model folder (missing {missing})"
@@ -86,6 +93,9 @@ class Errors:
     E412 = "unknown engine '{value}' (known: {known})"
     E413 = ("--engine ray needs Ray: pip install 'transcript_coder[ray]' ({detail})")
     E414 = "cannot use the Ray cluster at {address}: {detail}"
+    E415 = "{path}: skipped while searching {folder}: {detail}"
+    E416 = ("{path}: another transcript-coder run (process {pid}) is writing to this output folder; wait "
+            "for it to finish or choose another --out")
 
     # --- review and agreement -------------------------------------------------------------
     E501 = ("{path} row {row}, column '{column}': '{value}' is not a code of scheme '{scheme}'{suggestion} "
@@ -122,6 +132,11 @@ class TranscriptCoderError(Exception):
         self.detail = template.format(**fields)
         super().__init__(f"{code}: {self.detail}")
 
+    def __reduce__(self):
+        # Exceptions pickle as ``cls(*args)``, which this constructor cannot take; rebuild from the
+        # code and fields instead, so an error crosses a process boundary (--jobs, Ray) intact.
+        return _restore, (type(self), self.code, self.fields), self.__dict__
+
     @property
     def path(self) -> str | None:
         """The file the error is about, when there is one."""
@@ -153,3 +168,10 @@ class DataError(TranscriptCoderError):
 
 class UsageError(TranscriptCoderError):
     """A command was called with options that cannot work together."""
+
+
+def _restore(cls: type, code: str, fields: dict) -> TranscriptCoderError:
+    """Unpickle a :class:`TranscriptCoderError` (or a subclass, whatever its constructor takes)."""
+    error = cls.__new__(cls)
+    TranscriptCoderError.__init__(error, code, **fields)
+    return error

@@ -3,17 +3,19 @@
 :func:`report` reads ``DIR/coded/*.csv``, ``DIR/codes.csv``, ``DIR/sessions.csv`` and
 ``DIR/run.json`` (the edges), builds a :class:`ReportView` of plain dataclasses (this module; no
 UI library is imported here), and hands it to :func:`transcript_coder.writers.html.write_report`,
-which renders ``DIR/report/index.html`` and ``DIR/report/<session_id>.html`` (matplotlib plots
-inlined as SVG). What is shown (reference thresholds, plots, the roll-up, colours, the
+which renders ``DIR/report/index.html`` and one page per session (matplotlib plots inlined as
+SVG), named by :func:`page_file_names`: ``<session_id>.html`` unless that would be unsafe. What is shown (reference thresholds, plots, the roll-up, colours, the
 low-confidence threshold) comes from ``configs/report.yaml``; no scheme or code is named here.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import logging
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,6 +176,7 @@ class SessionView:
     rollup: list[RollupShare]
     rollup_name: str
     plots: list[PlotData]
+    page: str = ""  # its file name in report/ (see page_file_names)
 
     @property
     def n_flagged(self) -> int:
@@ -193,6 +196,33 @@ class ReportView:
     agreement: Agreement | None = None
     human: str | None = None
     files: dict[str, Path] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------ page names
+#: Characters no page file name keeps: path separators, controls, and what Windows forbids.
+_UNSAFE_PAGE_RE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
+_RESERVED_PAGES = {"index"}
+_MAX_PAGE_BYTES = 120  # a short name, well inside the 255-byte limit with the suffix and extension
+
+
+def page_file_names(session_ids: Sequence[str]) -> dict[str, str]:
+    """A file name in ``report/`` for each session's page: ``<session_id>.html`` when the id is a
+    safe, short file name that is neither the index's nor (case-insensitively) another page's;
+    otherwise the id made safe (separators and controls become ``_``, leading dots dropped, cut to
+    120 bytes) plus ``-`` and 8 hex digits of the id's SHA-256. A page can thus never be
+    ``index.html``, never leave ``report/``, and two sessions never share a page. Deterministic:
+    the same ids give the same names."""
+    names: dict[str, str] = {}
+    taken = {f"{name}.html" for name in _RESERVED_PAGES}
+    for session_id in sorted(session_ids):
+        stem = _UNSAFE_PAGE_RE.sub("_", session_id).lstrip(". ") or "session"
+        stem = stem.encode("utf-8")[:_MAX_PAGE_BYTES].decode("utf-8", "ignore")
+        name = f"{stem}.html"
+        if stem != session_id or name.casefold() in taken:
+            name = f"{stem}-{hashlib.sha256(session_id.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}.html"
+        taken.add(name.casefold())
+        names[session_id] = name
+    return names
 
 
 # ---------------------------------------------------------------------------------- reading
@@ -311,6 +341,9 @@ def report(out_dir: str | Path, *, human: Sequence[str | Path] | None = None, hu
             session_id, file.rows, [r for r in codes_rows if r["session_id"] == session_id],
             session_rows.get(session_id), codebook, scores, config, threshold))
     sessions.sort(key=lambda s: s.session_id)
+    pages = page_file_names([s.session_id for s in sessions])
+    for session in sessions:
+        session.page = pages[session.session_id]
     result = agreement(list(human), [out_dir], reference_columns=human_columns, compare_columns="codes",
                        codebook=codebook, score_config=scores) if human else None
     labels = {name: (config.references[name].label if name in config.references else name) for name in scores.scores}

@@ -38,13 +38,19 @@ class Turn:
 
 @dataclass
 class Session:
-    """A transcript as read from one input: its turns in order, and where it came from."""
+    """A transcript as read from one input: its turns in order, and where it came from.
+
+    ``warnings`` are the reader's notes in words; ``problems`` are its warnings with a stable code
+    (:class:`~transcript_coder.errors.InputError`: E120 a lone surrogate replaced, E121 bytes that
+    are not UTF-8 replaced), which the coded session reports in ``errors.csv`` and on the console.
+    """
 
     session_id: str
     turns: list[Turn]
     source: Path | None = None
     reader: str = ""
     warnings: list[str] = field(default_factory=list)
+    problems: list = field(default_factory=list)
 
     @property
     def speakers(self) -> list[str]:

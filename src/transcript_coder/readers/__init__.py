@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import InputError, TranscriptCoderError
 from ..registry import readers
-from ..types import Session
+from ..types import Session, Turn
 from . import csv_table, json_turns, labelled_text, srt, webvtt, whisperx, word_docx  # noqa: F401 (registers)
 from .detect import (
     DOCX,
@@ -60,6 +61,11 @@ _FAMILY_ALIASES = {
     "jsonl": "jsonl_turns", "ndjson": "jsonl_turns",
 }
 _VERSION_RE = re.compile(r"(?P<family>.+)\.v(?P<version>\d+)")
+# A lone UTF-16 surrogate: JSON's "\ud800" escapes decode to one, and no encoder (CSV, JSON
+# state, tokenizer) accepts it.
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+#: Lines listed in an E121 message; the count covers all of them.
+_LINES_SHOWN = 10
 
 
 def resolve_reader(name: str, path: str | Path = "<input>") -> str:
@@ -91,7 +97,9 @@ def read_transcript(
     The format is detected from the content and the extension (:func:`detect_format`) unless
     ``options.format`` names a reader. ``session_id`` defaults to the file name without its
     extension. Reader notes (skipped lines, cues given an unknown speaker, a cp1252 fallback)
-    are in ``Session.warnings``.
+    are in ``Session.warnings``; coded warnings in ``Session.problems``: E120 a lone surrogate in a
+    speaker label or text (replaced with U+FFFD), E121 bytes that are not UTF-8 in an otherwise
+    UTF-8 file (replaced with U+FFFD).
 
     Raises:
         InputError: for anything wrong with the input, with a stable code: E101 empty, E102
@@ -142,7 +150,13 @@ def _read(path: Path, data: bytes, options: ReaderOptions, session_id: str) -> S
     if decoded.encoding == "cp1252" and options.encoding is None:
         notes.append("the file is not valid UTF-8; it was decoded as cp1252 (Windows-1252)")
     source = TranscriptSource(path, text=decoded.text, data=data, encoding=decoded.encoding)
-    return _run(source, options, session_id, notes, reader)
+    session = _run(source, options, session_id, notes, reader)
+    if decoded.replaced_lines:
+        lines = sorted(set(decoded.replaced_lines))
+        shown = ", ".join(map(str, lines[:_LINES_SHOWN])) + (", ..." if len(lines) > _LINES_SHOWN else "")
+        session.problems.insert(0, InputError("E121", path=path, line=lines[0],
+                                              count=len(decoded.replaced_lines), lines=shown))
+    return session
 
 
 def _run(
@@ -172,14 +186,41 @@ def _run(
         ) from error
     if not output.turns:
         raise InputError("E109", path=source.path)
+    turns, problems = sanitise_turns(output.turns, source.path, reader)
     session = Session(
         session_id=session_id,
-        turns=output.turns,
+        turns=turns,
         source=source.path,
         reader=reader,
         warnings=notes + output.warnings,
+        problems=problems,
     )
     logger.debug(
         "%s: %d turns, %d speakers (%s)", source.path, len(session.turns), len(session.speakers), reader
     )
     return session
+
+
+def sanitise_turns(turns: list[Turn], path: Path, reader: str = "") -> tuple[list[Turn], list[InputError]]:
+    """``turns`` with every lone surrogate in a speaker label, role or text replaced by U+FFFD,
+    and one E120 warning per turn that had one (naming the turn's line, or its number in a JSON
+    turn list). Only JSON escapes (``"\\ud800"``) and pasted strings can hold one."""
+    unit = "turn" if reader in ("json_turns.v1", "whisperx_json.v1") else "line"
+    problems: list[InputError] = []
+    clean = turns
+    for index, turn in enumerate(turns):
+        fields = {"speaker label": turn.speaker, "text": turn.text, "role": turn.role or ""}
+        damaged = [(what, match) for what, value in fields.items() if (match := _SURROGATE_RE.search(value))]
+        if not damaged:
+            continue
+        if clean is turns:
+            clean = list(turns)
+        what, match = damaged[0]
+        where = f"{unit} {turn.line}" if turn.line is not None else f"turn {index + 1}"
+        problems.append(InputError("E120", path=path, where=where, line=turn.line if unit == "line" else None,
+                                   what=" and ".join(w for w, _ in damaged),
+                                   escape=f"\\u{ord(match.group()):04x}"))
+        clean[index] = replace(turn, speaker=_SURROGATE_RE.sub("\ufffd", turn.speaker),
+                               text=_SURROGATE_RE.sub("\ufffd", turn.text),
+                               role=None if turn.role is None else _SURROGATE_RE.sub("\ufffd", turn.role))
+    return clean, problems

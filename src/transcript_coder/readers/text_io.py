@@ -4,13 +4,20 @@ Order of evidence: a byte-order mark (UTF-8, UTF-16 LE/BE, UTF-32); the NUL patt
 UTF-16 (ASCII text saved as UTF-16 has a NUL in every other byte); strict UTF-8; and last cp1252,
 the encoding Windows tools (Word "plain text", Excel "CSV") write by default. Line endings are
 normalised to ``\\n`` so line numbers match what an editor shows.
+
+A file that is UTF-8 but for a few damaged bytes is not cp1252: when its valid multi-byte UTF-8
+characters are at least as many as its invalid sequences, it is decoded as UTF-8 with each invalid
+sequence replaced by U+FFFD, and :attr:`DecodedText.replaced_lines` says where (the reader turns
+that into warning E121). Only a file with no valid multi-byte UTF-8 at all (or more damage than
+UTF-8) is read as cp1252.
 """
 
 from __future__ import annotations
 
 import codecs
 import logging
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import InputError
@@ -31,16 +38,20 @@ _SAMPLE_BYTES = 64 * 1024
 # Bytes that never occur in a text file (tab, LF, FF, CR and ESC excluded; Ctrl-Z is an old DOS
 # end-of-file marker and is stripped before the check).
 _CONTROL_BYTES = bytes(sorted(set(range(0x00, 0x20)) - {0x09, 0x0A, 0x0C, 0x0D, 0x1B} | {0x7F}))
+# What ``surrogateescape`` decodes an invalid UTF-8 byte to (U+DC80..U+DCFF), one per byte.
+_ESCAPED_BYTES_RE = re.compile("[\udc80-\udcff]+")
 
 
 @dataclass(frozen=True)
 class DecodedText:
     """Text decoded from a file, and how: ``encoding`` is a Python codec name, ``bom`` whether a
-    byte-order mark said so."""
+    byte-order mark said so. ``replaced_lines`` are the 1-based lines (one entry per invalid byte
+    sequence) where bytes that are not UTF-8 were replaced with U+FFFD."""
 
     text: str
     encoding: str
     bom: bool = False
+    replaced_lines: tuple[int, ...] = ()
 
 
 def normalise_newlines(text: str) -> str:
@@ -91,7 +102,27 @@ def decode_transcript(data: bytes, path: str | Path, encoding: str | None = None
     if not text.strip():
         raise InputError("E101", path=path)
     logger.debug("%s: decoded as %s%s", path, decoded.encoding, " (BOM)" if decoded.bom else "")
-    return DecodedText(text, decoded.encoding, decoded.bom)
+    return DecodedText(text, decoded.encoding, decoded.bom, decoded.replaced_lines)
+
+
+def decode_damaged_utf8(data: bytes) -> DecodedText:
+    """UTF-8 with every invalid byte sequence replaced by U+FFFD (line endings normalised), and
+    the line of each replacement."""
+    text = normalise_newlines(data.decode("utf-8", "surrogateescape"))
+    lines, line, last = [], 1, 0
+    for run in _ESCAPED_BYTES_RE.finditer(text):
+        line += text.count("\n", last, run.start())
+        last = run.start()
+        lines.append(line)
+    return DecodedText(_ESCAPED_BYTES_RE.sub("\ufffd", text), "utf-8", replaced_lines=tuple(lines))
+
+
+def _utf8_evidence(data: bytes) -> tuple[int, int]:
+    """(valid multi-byte UTF-8 characters, invalid byte sequences) in ``data``."""
+    escaped = data.decode("utf-8", "surrogateescape")
+    non_ascii = len(escaped) - len(escaped.encode("ascii", "ignore"))
+    runs = _ESCAPED_BYTES_RE.findall(escaped)
+    return non_ascii - sum(len(run) for run in runs), len(runs)
 
 
 def _decode(data: bytes, path: str | Path, encoding: str | None) -> DecodedText:
@@ -102,6 +133,11 @@ def _decode(data: bytes, path: str | Path, encoding: str | None) -> DecodedText:
             raise InputError("E106", path=path, encodings=encoding) from None
     for bom, codec in _BOMS:
         if data.startswith(bom):
+            if codec == "utf-8":  # the mark says UTF-8: damaged bytes are replaced, never re-guessed
+                try:
+                    return DecodedText(data[len(bom):].decode(codec), codec, bom=True)
+                except UnicodeDecodeError:
+                    return replace(decode_damaged_utf8(data[len(bom):]), bom=True)
             try:
                 return DecodedText(data[len(bom):].decode(codec), codec, bom=True)
             except UnicodeDecodeError:
@@ -117,9 +153,16 @@ def _decode(data: bytes, path: str | Path, encoding: str | None) -> DecodedText:
         return DecodedText(text, utf16)
     if looks_binary(data):
         raise InputError("E102", path=path)
-    for codec in FALLBACK_ENCODINGS:
-        try:
-            return DecodedText(data.decode(codec), codec)
-        except UnicodeDecodeError:
-            continue
+    try:
+        return DecodedText(data.decode("utf-8"), "utf-8")
+    except UnicodeDecodeError:
+        pass
+    valid, invalid = _utf8_evidence(data)
+    if valid and valid >= invalid:
+        return decode_damaged_utf8(data)
+    try:
+        return DecodedText(data.decode("cp1252"), "cp1252")
+    except UnicodeDecodeError:
+        if valid:
+            return decode_damaged_utf8(data)
     raise InputError("E106", path=path, encodings=", ".join(FALLBACK_ENCODINGS))

@@ -4,12 +4,19 @@
 role column (see :mod:`.columns`), or a two-column table of speaker and text, its rows are the
 turns (``Turn.line`` is the row number across the document's tables). Otherwise the paragraphs are
 read as labelled text (:mod:`.labelled_text`), ``Turn.line`` being the paragraph number.
+
+A ``.docx`` is a zip archive, so a small file can unpack to gigabytes (a zip bomb). Before
+anything is inflated, :func:`check_docx_archive` reads the sizes the archive declares and refuses
+(E122) a member over :data:`MAX_MEMBER_BYTES`, members totalling over :data:`MAX_UNPACKED_BYTES`,
+or a large member compressed more than :data:`MAX_RATIO` times. Python's zipfile never inflates a
+member past its declared size, so these checks bound what is inflated.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import zipfile
 
 from ..errors import InputError
 from ..registry import readers
@@ -21,6 +28,47 @@ from .table_rows import RowCollector
 
 logger = logging.getLogger(__name__)
 
+#: The largest member (``word/document.xml`` of a very long transcript is a few MB) inflated.
+MAX_MEMBER_BYTES = 64 * 1024 * 1024
+#: The most the members may inflate to in total.
+MAX_UNPACKED_BYTES = 128 * 1024 * 1024
+#: The highest compression ratio accepted for a member over :data:`_RATIO_FROM_BYTES`; Word's XML
+#: compresses 5-20 times, a zip bomb hundreds or thousands of times.
+MAX_RATIO = 100
+_RATIO_FROM_BYTES = 1024 * 1024
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def check_docx_archive(data: bytes, path) -> None:
+    """Refuse an archive that would unpack to more than the limits allow; reads only its directory.
+
+    Raises:
+        InputError: E122 naming the member and its declared size or ratio; E115 when it is not a
+            zip archive at all.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as error:
+        raise InputError("E115", path=path, detail=f"{type(error).__name__}: {error}") from None
+    total = 0
+    for member in members:
+        size = member.file_size
+        total += size
+        if size > MAX_MEMBER_BYTES:
+            raise InputError("E122", path=path, detail=f"{member.filename} would unpack to {_mb(size)} "
+                                                        f"(limit {_mb(MAX_MEMBER_BYTES)})")
+        if size > _RATIO_FROM_BYTES and size > MAX_RATIO * max(member.compress_size, 1):
+            ratio = size / max(member.compress_size, 1)
+            raise InputError("E122", path=path, detail=f"{member.filename} is compressed {ratio:.0f} times "
+                                                        f"(limit {MAX_RATIO})")
+    if total > MAX_UNPACKED_BYTES:
+        raise InputError("E122", path=path, detail=f"its members would unpack to {_mb(total)} "
+                                                    f"(limit {_mb(MAX_UNPACKED_BYTES)})")
+
 
 def _open_document(source: TranscriptSource):
     try:
@@ -28,6 +76,7 @@ def _open_document(source: TranscriptSource):
     except ImportError:
         raise InputError("E114", path=source.path) from None
     data = source.data or source.path.read_bytes()
+    check_docx_archive(data, source.path)
     try:
         return docx.Document(io.BytesIO(data))
     except Exception as error:  # python-docx raises zipfile, KeyError, lxml and its own errors

@@ -15,8 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-#: Temporary files are named ``.tc-<name>.<random>.tmp`` so stale ones (from a killed run) can
-#: be recognised and removed (:func:`remove_stale_temporaries`).
+#: Temporary files are named ``.tc-<random>.tmp`` (16 bytes, whatever the target's name, so a
+#: target whose name is at the file system's 255-byte limit can still be written) and stale ones
+#: from a killed run can be recognised and removed (:func:`remove_stale_temporaries`).
 TEMP_PREFIX = ".tc-"
 TEMP_SUFFIX = ".tmp"
 
@@ -41,7 +42,7 @@ def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     binary = "b" in mode
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
     try:
         # mkstemp creates the file private (0600); give it the mode a plain open() would.
         os.chmod(temp, _file_mode(path))

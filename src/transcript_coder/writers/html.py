@@ -13,8 +13,9 @@ import html
 import io
 import math
 from pathlib import Path
+from urllib.parse import quote
 
-from ..report import PlotData, ReportView, ScoreView, SessionView
+from ..report import PlotData, ReportView, ScoreView, SessionView, page_file_names
 from .atomic import write_text
 
 CSS = """
@@ -181,7 +182,7 @@ def index_page(view: ReportView) -> str:
     for session in view.sessions:
         by_name = {s.name: s for s in session.scores}
         cells = "".join(f"<td class=\"num\">{_e(format_score(by_name[n].value, by_name[n].unit))}</td>" for n in names)
-        rows.append(f"<tr data-session=\"{_e(session.session_id)}\"><td><a href=\"{_e(session.session_id)}.html\">"
+        rows.append(f"<tr data-session=\"{_e(session.session_id)}\"><td><a href=\"{_e(quote(_page_of(session)))}\">"
                     f"{_e(session.session_id)}</a></td><td class=\"num\">{len(session.units)}</td>"
                     f"<td class=\"num\">{session.n_flagged}</td>{cells}</tr>")
     models = ", ".join(f"{m.get('name')} ({m.get('fingerprint')})" for m in view.run.get("models", []))
@@ -195,12 +196,22 @@ def index_page(view: ReportView) -> str:
     return _page(view.title, body)
 
 
+def _page_of(session: SessionView) -> str:
+    """The session's page file name (set by :func:`~transcript_coder.report.report`; derived here
+    for a view built by hand)."""
+    return session.page or page_file_names([session.session_id])[session.session_id]
+
+
 def write_report(view: ReportView, folder: str | Path) -> dict[str, Path]:
-    """Write ``index.html`` and ``<session_id>.html`` per session into ``folder``; returns the paths
-    by page name (``index``, then session ids)."""
+    """Write ``index.html`` and one page per session (named by
+    :func:`~transcript_coder.report.page_file_names`) into ``folder``; returns the paths by page
+    (``index``, then session ids). Links to pages are URL-encoded."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    pages = page_file_names([s.session_id for s in view.sessions])
+    for session in view.sessions:
+        session.page = session.page or pages[session.session_id]
     files = {"index": write_text(folder / "index.html", index_page(view))}
     for session in view.sessions:
-        files[session.session_id] = write_text(folder / f"{session.session_id}.html", session_page(session, view))
+        files[session.session_id] = write_text(folder / session.page, session_page(session, view))
     return files
