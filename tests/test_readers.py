@@ -63,7 +63,7 @@ def test_labelled_text_joins_continuations_and_keeps_each_labelled_line_a_turn()
     assert session.warnings == ["line 9: 'Note:' read as text, not as a speaker label"]
 
 
-def test_labelled_text_crlf_one_letter_labels_and_skipped_title_lines():
+def test_labelled_text_crlf_one_letter_labels_and_a_title_header():
     session = read_transcript(TRANSCRIPTS / "labelled_crlf_short_labels.txt")
     assert session.speakers == ["T", "C"]
     assert [t.line for t in session.turns] == [4, 5, 6, 7, 8, 9, 10, 11]
@@ -71,7 +71,9 @@ def test_labelled_text_crlf_one_letter_labels_and_skipped_title_lines():
     assert session.turns[0].text == "You said on the phone you'd like to talk about the cigarettes."
     assert session.turns[-1].text == "So the breaks give you something you need, and the cigarettes come with them."
     assert not any("\r" in t.text for t in session.turns)
-    assert session.warnings[0] == "2 line(s) before the first speaker label were skipped (line 1, 2)"
+    # "Session 4 - smoking" / "Date: 3 March" above the dialogue are the header, not skipped text
+    assert session.metadata == {"title": "Session 4 - smoking", "session": "4", "Date": "3 March"}
+    assert not any("skipped" in w for w in session.warnings)
 
 
 WORK_ANXIETY = [
@@ -359,7 +361,7 @@ def test_docx_paragraphs_are_read_as_labelled_text():
         "Three or four pints after work. More at the weekend. It's just what everyone on my team does."
     )
     assert session.turns[5].text == "Pretty much. I'd feel odd ordering a lemonade. But I have been thinking about it."
-    assert session.warnings == ["1 paragraph(s) before the first speaker label were skipped (paragraph 1)"]
+    assert session.warnings == [] and session.metadata == {"title": "Session 3 – drinking", "session": "3"}
 
 
 def test_docx_table_with_speaker_and_utterance_columns():

@@ -58,6 +58,11 @@ class Errors:
     E122 = "{path}: refused to unpack the .docx: {detail} (a damaged file or a zip bomb)"
     E123 = ("{path}: the input is {size} MB, over the limit of {limit} MB for one transcript; split it, or "
             "raise the limit with --max-input-mb")
+    E124 = "{path}: {detail}"
+    E125 = ("{path}: speaker '{speaker}' has {turns} turns but is neither therapist nor client, so none of "
+            "them is coded; set roles with --therapist, --role or --roles FILE")
+    E126 = ("{path}: the {role} has a single turn (speaker '{speaker}'{at}); check the speaker labels (a header "
+            "line read as a turn?) or set roles with --therapist, --role or --roles FILE")
 
     # --- models -----------------------------------------------------------------------------
     E201 = "{path}: not a transcript_coder model folder (missing {missing})"

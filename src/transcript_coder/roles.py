@@ -8,10 +8,13 @@ these that decides it:
    has that speaker);
 2. the input's **role column** (``Turn.role``), per turn: a turn whose role cell names a role
    keeps it, whatever its speaker's role is;
-3. the **alias map** in ``configs/roles.yaml`` (``Therapist``, ``Counsellor``, ``T``, ``Dr. Lee``
+3. the transcript's **metadata**: a header line ``Therapist: Dr. Smith`` / ``Client: Jane D.``
+   (``Session.metadata``) makes the speaker with that name (``Dr. Smith``, ``Smith``, ``Jane``)
+   that role;
+4. the **alias map** in ``configs/roles.yaml`` (``Therapist``, ``Counsellor``, ``T``, ``Dr. Lee``
    / ``Client``, ``Patient``, ``C`` / ``Partner``...);
-4. **elimination**: one speaker left and one role missing;
-5. **inference** for anonymous labels (``SPEAKER_00``, ``Speaker 1``, first names): the
+5. **elimination**: one speaker left and one role missing;
+6. **inference** for anonymous labels (``SPEAKER_00``, ``Speaker 1``, first names): the
    ``speaker_role`` head's per-unit probabilities, pooled per speaker (see :func:`assign_roles`).
 
 Speakers no step maps (a third person once therapist and client are taken, the reader's
@@ -19,7 +22,8 @@ Speakers no step maps (a third person once therapist and client are taken, the r
 
 The stage is pure: :func:`resolve_roles` reads a :class:`~transcript_coder.types.Session`,
 :func:`assign_roles` takes pooled evidence as plain arrays, :func:`attach_roles` returns new
-utterances. Reporting (warnings E112, E117) is left to the caller via :func:`role_warnings`.
+utterances. Reporting (warnings E112, E117, E125, E126) is left to the caller via
+:func:`role_warnings`.
 """
 
 from __future__ import annotations
@@ -52,10 +56,12 @@ from .types import CLIENT, OTHER, ROLES, THERAPIST, Session, Utterance
 log = logging.getLogger(__name__)
 
 #: How a speaker's role was decided, in the order the steps are tried.
-SOURCES = ("override", "column", "alias", "elimination", "inferred", "unattributed", "unmapped")
+SOURCES = ("override", "column", "metadata", "alias", "elimination", "inferred", "unattributed", "unmapped")
 
 RoleName = Literal["therapist", "client", "other"]
 _PROBABILITY_FLOOR = 1e-6
+#: Forms of address that are part of a written name but not of the person's name.
+_HONORIFICS = frozenset({"mr", "mrs", "ms", "miss", "mx"})
 
 
 # ------------------------------------------------------------------------------------ config
@@ -172,6 +178,36 @@ def role_from_label(label: str, config: RoleConfig) -> str | None:
     if len(words) > 1 and words[0] in config.prefix_index:
         return config.prefix_index[words[0]]
     return None
+
+
+def _name_words(text: str, config: RoleConfig) -> list[str]:
+    return [w for w in label_key(text).split() if w not in config.prefix_index and w not in _HONORIFICS]
+
+
+def names_person(speaker: str, name: str, config: RoleConfig) -> bool:
+    """Whether speaker label ``speaker`` names the person a header calls ``name``: the same name,
+    or part of it without titles (``Dr. Smith``, ``Smith`` and ``Dr Smith`` for ``Dr. Smith``;
+    ``Jane`` for ``Jane D.``; not a bare initial)."""
+    speaker_words, name_words = _name_words(speaker, config), _name_words(name, config)
+    return (bool(speaker_words) and all(w in name_words for w in speaker_words)
+            and any(len(w) > 1 for w in speaker_words))
+
+
+def metadata_roles(session: Session, config: RoleConfig) -> dict[str, str]:
+    """Roles the transcript's header gives its speakers: ``{speaker: role}`` for each speaker
+    whose label names the person of a ``Therapist: <name>`` / ``Client: <name>`` header line (the
+    header's label is read with the alias map). A speaker matching both roles' names gets none."""
+    named: list[tuple[str, str]] = []
+    for label, name in session.metadata.items():
+        role = role_from_label(label, config)
+        if role in (THERAPIST, CLIENT) and name.strip():
+            named.append((role, name))
+    roles: dict[str, str] = {}
+    for speaker in session.speakers:
+        matches = {role for role, name in named if names_person(speaker, name, config)}
+        if len(matches) == 1:
+            roles[speaker] = matches.pop()
+    return roles
 
 
 def parse_role(value: str, config: RoleConfig) -> str | None:
@@ -403,6 +439,7 @@ def resolve_roles(session: Session, config: RoleConfig, overrides: Mapping[str, 
         if label_key(turn.speaker) not in overrides:
             turn_roles[index] = role
     speakers: dict[str, SpeakerRole] = {}
+    from_metadata = metadata_roles(session, config) if session.metadata else {}
     for speaker in session.speakers:
         key = label_key(speaker)
         entry = SpeakerRole(speaker=speaker, role=None, units=units[speaker])
@@ -410,6 +447,8 @@ def resolve_roles(session: Session, config: RoleConfig, overrides: Mapping[str, 
             entry.role, entry.source = overrides[key], "override"
         elif speaker in column:
             entry.role, entry.source = column[speaker].most_common(1)[0][0], "column"
+        elif speaker in from_metadata:
+            entry.role, entry.source = from_metadata[speaker], "metadata"
         elif key in unattributed_keys:
             entry.role, entry.source = OTHER, "unattributed"
         else:
@@ -547,7 +586,10 @@ def attach_roles(units: Sequence[Utterance], assignment: RoleAssignment) -> list
 
 def role_warnings(session: Session, assignment: RoleAssignment, config: RoleConfig) -> list[TranscriptCoderError]:
     """Things about a finished assignment the user should check, as (unraised) errors:
-    E112 for a session with one speaker, E117 when inferred roles have low confidence."""
+    E112 for a session with one speaker, E117 when inferred roles have low confidence, E125 for
+    each speaker with several turns that is neither therapist nor client (unless the user said
+    so), and E126 when the therapist or the client has a single turn (a header line read as a
+    turn, a mislabelled line)."""
     path = session.source or session.session_id
     warnings: list[TranscriptCoderError] = []
     named = [s for s in assignment.speakers.values() if s.source != "unattributed"]
@@ -557,4 +599,17 @@ def role_warnings(session: Session, assignment: RoleAssignment, config: RoleConf
     if assignment.confidence is not None and assignment.confidence < threshold and len(named) > 1:
         warnings.append(InputError("E117", path=path, confidence=assignment.confidence, threshold=threshold,
                                    assignment=assignment.describe()))
+    for entry in named:
+        if entry.role == OTHER and entry.source != "override" and entry.units > 1:
+            warnings.append(InputError("E125", path=path, speaker=entry.speaker, turns=entry.units))
+    if len(named) > 1:
+        turns_of: dict[str, list[int]] = {}
+        for index, turn in enumerate(session.turns):
+            turns_of.setdefault(assignment.role_of(turn.speaker, index), []).append(index)
+        for role in (THERAPIST, CLIENT):
+            if len(turns_of.get(role, ())) == 1:
+                turn = session.turns[turns_of[role][0]]
+                warnings.append(InputError("E126", path=path, role=role, speaker=turn.speaker, line=turn.line,
+                                           at=f", line {turn.line}" if turn.line is not None else ""))
     return warnings
+

@@ -43,6 +43,8 @@ class Session:
     ``warnings`` are the reader's notes in words; ``problems`` are its warnings with a stable code
     (:class:`~transcript_coder.errors.InputError`: E120 a lone surrogate replaced, E121 bytes that
     are not UTF-8 replaced), which the coded session reports in ``errors.csv`` and on the console.
+    ``metadata`` holds the transcript's header lines (``{"Therapist": "Dr. Smith", "Date": "..."}``),
+    which role assignment reads names from.
     """
 
     session_id: str
@@ -51,6 +53,7 @@ class Session:
     reader: str = ""
     warnings: list[str] = field(default_factory=list)
     problems: list = field(default_factory=list)
+    metadata: dict[str, str] = field(default_factory=dict)
 
     @property
     def speakers(self) -> list[str]:

@@ -52,6 +52,7 @@ __all__ = [
     "detect_format",
     "read_transcript",
     "read_transcript_text",
+    "reader_warnings",
     "resolve_reader",
 ]
 
@@ -194,6 +195,7 @@ def _run(
         reader=reader,
         warnings=notes + output.warnings,
         problems=problems,
+        metadata=dict(output.metadata),
     )
     logger.debug(
         "%s: %d turns, %d speakers (%s)", source.path, len(session.turns), len(session.speakers), reader
@@ -224,3 +226,19 @@ def sanitise_turns(turns: list[Turn], path: Path, reader: str = "") -> tuple[lis
                                text=_SURROGATE_RE.sub("\ufffd", turn.text),
                                role=None if turn.role is None else _SURROGATE_RE.sub("\ufffd", turn.role))
     return clean, problems
+
+
+#: A reader's note about one line starts with it ("line 9: 'Note:' read as text").
+_NOTE_LINE_RE = re.compile(r"(?:line|paragraph|cue|segment|row|turn) (\d+):")
+
+
+def reader_warnings(session: Session) -> list[TranscriptCoderError]:
+    """What reading a session warns about, as (unraised) errors for the console and ``errors.csv``:
+    its coded problems (E120, E121), then each note in ``Session.warnings`` (skipped lines, labels
+    read as text, an encoding fallback) as E124, with its line when the note names one."""
+    path = session.source or session.session_id
+    warnings: list[TranscriptCoderError] = list(session.problems)
+    for note in session.warnings:
+        at = _NOTE_LINE_RE.match(note)
+        warnings.append(InputError("E124", path=path, detail=note, line=int(at.group(1)) if at else None))
+    return warnings

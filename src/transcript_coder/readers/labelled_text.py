@@ -9,7 +9,11 @@ Rules (``labelled_text.v1``):
   line (``[00:05:00]``) are ignored.
 * A speaker and a time alone on a line (``Speaker 1  0:03``, as Otter exports) start a turn whose
   text is on the following lines, when that speaker label recurs or names a role.
-* Lines before the first label (a title, a date) are skipped with a warning.
+* A header block above the dialogue is metadata, not turns (``labelled_text.v1`` reads it since
+  issue 11; see :func:`split_header`): a title (``Session 3``, ``Transcript of ...``), fields
+  (``Date: ...``, ``Location: ...``) and role lines naming a person (``Therapist: Dr. Smith``,
+  ``Client: Jane D.``), whose names role assignment then uses. Other lines before the first label
+  are skipped with a warning.
 * A timestamp next to the label (``[00:01:02] Name:``, ``Name (01:02):``) becomes ``Turn.start``.
 * A label that is no role word and occurs only once (``Priya:``) is read as a speaker when it
   looks like a name, with a warning; see :class:`.labels.LabelVocabulary`.
@@ -27,7 +31,15 @@ from typing import Iterable
 from ..errors import InputError
 from ..registry import readers
 from ..types import Turn
-from .labels import LabelMatch, LabelVocabulary, match_label
+from .labels import (
+    PROSE_LEAD_INS,
+    ROLE_LABELS,
+    LabelMatch,
+    LabelVocabulary,
+    is_prose_lead_in,
+    match_label,
+    speaker_key,
+)
 from .options import ReaderOptions, ReaderOutput, TranscriptSource
 from .timestamps import CLOCK_PATTERN, parse_clock
 
@@ -37,6 +49,95 @@ logger = logging.getLogger(__name__)
 _IGNORED_LINE_RE = re.compile(
     rf"#{{1,6}}[ \t].{{0,200}}|#{{1,6}}|[-*_=~]{{3,}}[ \t]*|[\[(]?{CLOCK_PATTERN}[\])]?"
 )
+
+
+# A title line of a header block: "Session 3", "Transcript of session 4", "Interview - 2 May".
+_TITLE_RE = re.compile(
+    r"(?:session|transcript|transcription|interview|recording|meeting|therapy|counsell?ing|consultation)\b.{0,200}",
+    re.IGNORECASE,
+)
+_SESSION_NUMBER_RE = re.compile(r"\bsession[ \t]*(?:no\.?|number|#)?[ \t]*(\d{1,4})\b", re.IGNORECASE)
+_NOT_NAME_RE = re.compile(r"[?!,;:\"“”()\[\]]")
+# Words a first turn may consist of that are capitalised like a name but are not one.
+_NOT_NAME_WORDS = frozenset(
+    """hello hi hey thanks thank welcome morning afternoon evening good great right sure fine mhm hmm
+    um uh er nothing nobody everything something sorry please""".split()
+) | PROSE_LEAD_INS
+_NAME_PARTICLES = frozenset("de da del della der di du la le van von bin al el y".split())
+_TITLES = frozenset("dr dr. doctor mr mr. mrs mrs. ms ms. miss prof prof. professor".split())
+
+
+def looks_like_person(value: str) -> bool:
+    """True for a short capitalised name such as ``Dr. Smith``, ``Jane D.``, ``Maria de Souza``:
+    at most four words, no sentence punctuation, and no word a turn would start with (``Hi``)."""
+    words = value.split()
+    if not 1 <= len(words) <= 4 or len(value) > 60 or _NOT_NAME_RE.search(value):
+        return False
+    if any(w.rstrip(".").casefold() in _NOT_NAME_WORDS for w in words):
+        return False
+    if len(words) == 1 and value.endswith(".") and len(value.rstrip(".")) > 2:
+        return False  # "Fine." is a turn; "D." an initial
+    return all(w[:1].isupper() or w.casefold() in _NAME_PARTICLES for w in words)
+
+
+def _names_overlap(name: str, speaker: str) -> bool:
+    """Whether a header name and a speaker label name the same person (``Jane D.`` / ``Jane``)."""
+    fold = lambda text: [w for w in re.sub(r"[^\w]+", " ", text).casefold().split() if w not in _TITLES]  # noqa: E731
+    name_words, speaker_words = fold(name), fold(speaker)
+    return bool(speaker_words) and all(w in name_words for w in speaker_words) and any(len(w) > 1 for w in speaker_words)
+
+
+def split_header(entries: list[tuple[int, str, LabelMatch | None]],
+                 vocabulary: LabelVocabulary) -> tuple[int, dict[str, str], list[int]]:
+    """The header block at the top of a labelled transcript.
+
+    Reads leading entries while they are header-shaped: a title line (``Session 3``), a field
+    (a prose label such as ``Date:``, ``Location:``), a role line whose text is a person's name
+    (``Therapist: Dr. Smith``), or other unlabelled text (skipped, as before any label). A role
+    line counts as metadata only when something vouches that it is not a first turn: the block
+    has another title, field or role line; its name (or part of it) is a speaker later on; its
+    role label is not a speaker later on; or the name carries a title (``Dr.``). A file with no
+    speaker after its header keeps its role lines as turns.
+
+    Returns:
+        How many entries the block spans, the metadata, and the numbers of the skipped lines.
+    """
+    later: set[str] = set()
+    kinds: list[str] = []
+    for number, stripped, label in entries:
+        if label is None:
+            kind = "title" if _TITLE_RE.fullmatch(stripped) else "skipped"
+        elif not vocabulary.accepts(label):
+            kind = "field" if is_prose_lead_in(label.name) and label.text else "skipped"
+        elif speaker_key(label.name) in ROLE_LABELS and looks_like_person(label.text):
+            kind = "role"
+        else:
+            break
+        kinds.append(kind)
+    later = {speaker_key(m.name) for _, _, m in entries[len(kinds):] if m is not None and vocabulary.accepts(m)}
+    informative = sum(1 for kind in kinds if kind != "skipped")
+    metadata: dict[str, str] = {}
+    skipped: list[int] = []
+    for i, kind in enumerate(kinds):
+        number, stripped, label = entries[i]
+        if kind == "role":
+            name = label.text
+            vouched = later and (informative >= 2 or speaker_key(label.name) not in later
+                       or any(_names_overlap(name, speaker) for speaker in later)
+                       or name.split()[0].casefold() in _TITLES)
+            if not vouched:
+                return i, metadata, skipped
+            metadata[label.name] = name
+        elif kind == "field":
+            metadata[label.name] = label.text
+        elif kind == "title":
+            metadata["title"] = f"{metadata['title']} / {stripped}" if "title" in metadata else stripped
+            number_match = _SESSION_NUMBER_RE.search(stripped)
+            if number_match and "session" not in metadata:
+                metadata["session"] = number_match.group(1)
+        else:
+            skipped.append(number)
+    return len(kinds), metadata, skipped
 
 
 @dataclass
@@ -83,14 +184,14 @@ def parse_labelled_lines(
         raise InputError("E101", path=path)
 
     vocabulary = LabelVocabulary((m.name for _, _, m in entries if m is not None), options.speaker_labels)
+    header_end, metadata, preamble = split_header(entries, vocabulary)
     turns: list[Turn] = []
     warnings: list[str] = []
-    preamble: list[int] = []
     rejected: list[tuple[int, str]] = []
     tentative: list[tuple[int, str]] = []
     empty: list[int] = []
     current: _OpenTurn | None = None
-    for number, stripped, label in entries:
+    for number, stripped, label in entries[header_end:]:
         if label is not None and vocabulary.accepts(label):
             if current is not None:
                 _close(current, turns, empty)
@@ -110,6 +211,8 @@ def parse_labelled_lines(
         _close(current, turns, empty)
     if not turns and not empty:
         raise InputError("E103", path=path, line=first_text_line)
+    if metadata:
+        logger.info("%s: header read as metadata: %s", path, metadata)
 
     if preamble:
         warnings.append(
@@ -127,7 +230,7 @@ def parse_labelled_lines(
         )
     if empty:
         warnings.append(f"{len(empty)} labelled turn(s) without text were dropped ({unit} {_ranges(empty)})")
-    return ReaderOutput(turns, warnings)
+    return ReaderOutput(turns, warnings, metadata)
 
 
 def _label_start(label: LabelMatch, path: str | Path, line: int) -> float | None:

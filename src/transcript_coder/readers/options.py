@@ -69,7 +69,10 @@ class TranscriptSource:
 
 @dataclass
 class ReaderOutput:
-    """What a reader returns: the turns in input order, and notes for the user."""
+    """What a reader returns: the turns in input order, notes for the user, and the transcript's
+    metadata (header lines such as ``Therapist: Dr. Smith`` or ``Date: 3 March``, keyed by their
+    label as written; a title line under ``title``, a session number under ``session``)."""
 
     turns: list[Turn]
     warnings: list[str] = field(default_factory=list)
+    metadata: dict[str, str] = field(default_factory=dict)
