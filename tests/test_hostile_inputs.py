@@ -226,3 +226,29 @@ def test_a_255_byte_file_name_can_be_written_atomically(tmp_path):
     path = write_text(tmp_path / name, "x\n")
     assert path.read_text() == "x\n"
     assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+# ------------------------------------------------------------------ 8. review import: repeated units
+def test_review_import_refuses_a_csv_with_a_repeated_utterance_index(tmp_path, quickstart, codebook, capsys):
+    from transcript_coder.cli import main
+    from transcript_coder.review import ReviewError, review_import
+
+    reviewed = tmp_path / "reviewed"
+    reviewed.mkdir()
+    for name in ("drinking_mi.csv", "sleep_mi.csv"):
+        shutil.copy(quickstart[0] / "coded" / name, reviewed / name)
+    path = reviewed / "drinking_mi.csv"
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    rows.append(list(rows[2]))  # utterance_index 1 again, as a copy-paste in a spreadsheet leaves it
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+    with pytest.raises(ReviewError) as caught:
+        review_import([reviewed], tmp_path / "corrections.csv", codebook=codebook)
+    [problem] = caught.value.problems
+    assert problem.code == "E510" and problem.fields["session"] == "drinking_mi" and problem.fields["index"] == 1
+    assert problem.fields["rows"] == f"row 3, row {len(rows)}"
+    assert str(path) in str(problem)
+    assert not (tmp_path / "corrections.csv").exists()
+    assert main(["review", "import", str(reviewed), "--out", str(tmp_path / "corrections.csv")]) == 1
+    assert "E510" in capsys.readouterr().err and not (tmp_path / "corrections.csv").exists()
