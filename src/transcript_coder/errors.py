@@ -72,6 +72,9 @@ class Errors:
     E204 = "base model '{name}' could not be loaded offline: {detail}"
     E205 = "no model provides scheme '{scheme}'"
     E206 = "runtime '{runtime}' needs {packages}: pip install \"transcript_coder[{extra}]\" ({detail})"
+    E207 = "cannot assemble encoder '{name}': {detail}. {install}"
+    E208 = ("base encoder '{name}' has not been assembled (looked in {path}); run: "
+            "transcript-coder encoders assemble {name}")
 
     # --- training and evaluation data -----------------------------------------------------
     E301 = "{path}: missing column(s) {columns}"

@@ -11,6 +11,7 @@ codes is the job of :mod:`transcript_coder.codes`.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -134,11 +135,26 @@ class ModelInfo:
                    format_version=data.get("format_version", FORMAT_VERSION), extra=data.get("extra", {}))
 
 
+def unit_segments(sequence_ids: Sequence[int | None]) -> list[int]:
+    """Segment ids of a tokenized ``unit, context`` pair for tokenizers without token types
+    (RoBERTa, MPNet: ``<s> unit </s></s> context </s>``): 0 up to the separator that closes the
+    unit, 1 from the context on, so pooling reads the unit's tokens as it does for BERT."""
+    last_unit = max((j for j, s in enumerate(sequence_ids) if s == 0), default=0)
+    return [0 if j <= last_unit + 1 else 1 for j in range(len(sequence_ids))]
+
+
 def resolve_base_model(name: str) -> str:
     """A base encoder name as ``from_pretrained`` takes it: the bundled all-MiniLM-L6-v2 folder for
     the default aliases, a local folder as is, or a hub name (which only works where it is cached)."""
     if name in BASE_ALIASES:
         return str(base_encoder_path())
+    from .encoders import SPLIT_ENCODERS, assembled_path, encoders_dir
+
+    if name in SPLIT_ENCODERS:
+        folder = assembled_path(name)
+        if folder is None:
+            raise ModelError("E208", name=name, path=encoders_dir() / name)
+        return str(folder)
     return name
 
 
@@ -174,6 +190,8 @@ class MultiHeadClassifier(nn.Module):
         if getattr(encoder, "pooler", None) is not None:
             encoder.pooler = None
         self.encoder = encoder
+        # BERT-style encoders read segment ids; RoBERTa/MPNet have none (the mask still uses them).
+        self.encoder_takes_types = "token_type_ids" in inspect.signature(encoder.forward).parameters
         self.context_mode = context_mode
         hidden = encoder.config.hidden_size
         self.dropout = nn.Dropout(dropout)
@@ -184,7 +202,7 @@ class MultiHeadClassifier(nn.Module):
     def pool(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
         """Mean of the unit's token states (segment 0, padding excluded), in float32."""
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if token_type_ids is not None:
+        if token_type_ids is not None and self.encoder_takes_types:
             kwargs["token_type_ids"] = token_type_ids
         states = self.encoder(**kwargs).last_hidden_state.float()
         mask = attention_mask
@@ -277,6 +295,9 @@ class TranscriptModel:
                 enc_pairs = self.tokenizer([texts[i] for i in with_ctx], [ctx[i] for i in with_ctx],
                                            truncation="longest_first", max_length=spec.max_length,
                                            return_token_type_ids=True)
+                if "token_type_ids" not in self.tokenizer.model_input_names:
+                    enc_pairs["token_type_ids"] = [unit_segments(enc_pairs.sequence_ids(j))
+                                                   for j in range(len(with_ctx))]
                 for key in enc:
                     for j, i in enumerate(with_ctx):
                         enc[key][i] = enc_pairs[key][j]

@@ -8,6 +8,7 @@ validation macro-F1, and saves a model folder with ``metrics.json`` and a model 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import logging
 import os
@@ -39,6 +40,7 @@ from .progress import NullHook, ProgressHook
 log = logging.getLogger(__name__)
 
 DATA_ENV = "TRANSCRIPT_CODER_DATA"
+RUNS_ENV = "TRANSCRIPT_CODER_RUNS"
 
 
 class DataConfig(StrictModel):
@@ -48,6 +50,9 @@ class DataConfig(StrictModel):
     groups is held out. ``test_path`` is scored once, after training, for the model card.
     ``repeat`` is how many times an epoch shows each training row of this source (``0.5``: a
     fresh random half every epoch), which balances sources of different sizes in a joint model.
+    ``folds``/``fold``: grouped k-fold cross-validation instead of one held-out fraction: the
+    groups are dealt into ``folds`` folds of about equal rows and fold ``fold`` is validation
+    (``transcript-coder cv`` trains every fold).
     """
 
     format: str
@@ -59,6 +64,8 @@ class DataConfig(StrictModel):
     description: str = ""
     options: dict = Field(default_factory=dict)
     repeat: float = Field(1.0, gt=0.0)
+    folds: int | None = Field(None, ge=2)
+    fold: int = Field(0, ge=0)
 
 
 class TrainConfig(StrictModel):
@@ -69,6 +76,11 @@ class TrainConfig(StrictModel):
     preceding turn (in ``embedding`` context mode), e.g. emotion heads trained on single comments.
     ``precision: bfloat16`` runs the forward and backward passes under bfloat16 autocast (weights
     and optimiser stay float32), about twice as fast on CPUs with bfloat16 matrix units.
+    ``encoder_layers`` keeps only the encoder's lower N layers (all-mpnet-base-v2 truncated to 6);
+    ``freeze_layers`` freezes the embeddings and the lower N layers (no gradients, no optimiser
+    state), which makes a large encoder affordable. A run writes a checkpoint every
+    ``checkpoint_minutes`` (or every ``checkpoint_every`` steps) and ``train --resume`` continues
+    from the last one, giving the same model as an uninterrupted run.
     """
 
     name: str
@@ -99,6 +111,10 @@ class TrainConfig(StrictModel):
     max_eval_examples: int | None = None
     save_dtype: Literal["float32", "float16"] = "float16"
     precision: Literal["float32", "bfloat16"] = "float32"
+    encoder_layers: int | None = Field(None, ge=1)
+    freeze_layers: int = Field(0, ge=0)
+    checkpoint_minutes: float = Field(10.0, gt=0)
+    checkpoint_every: int | None = Field(None, ge=1)
     output: str = "models/unnamed"
     codebooks: str | None = None
 
@@ -124,6 +140,30 @@ def load_train_config(path: str | Path, overrides: dict | None = None) -> TrainC
             node = node.setdefault(part, {})
         node[leaf] = value
     return validate_config(raw, TrainConfig, path)
+
+
+def group_folds(groups: Sequence[str], folds: int, seed: int) -> dict[str, int]:
+    """Deal groups into ``folds`` folds of about equal rows: groups in a seeded random order, each
+    to the fold with the fewest rows so far (ties to the lowest fold). Every group is in one fold."""
+    names, sizes = np.unique(np.asarray(groups), return_counts=True)
+    if len(names) < folds:
+        raise DataError("E305", n_groups=len(names))
+    load = np.zeros(folds, dtype=np.int64)
+    assignment: dict[str, int] = {}
+    for i in np.random.default_rng(seed).permutation(len(names)):
+        k = int(np.argmin(load))
+        assignment[str(names[i])] = k
+        load[k] += sizes[i]
+    return assignment
+
+
+def split_by_fold(dataset: Dataset, folds: int, fold: int, seed: int) -> tuple[Dataset, Dataset]:
+    """Fold ``fold`` of a grouped k-fold split as validation, the other folds as training."""
+    if fold >= folds:
+        raise ConfigError("E002", path="train config", key="data.fold", detail=f"fold {fold} of {folds} folds (0-based)")
+    assignment = group_folds(dataset["group"], folds, seed)
+    in_valid = np.array([assignment[g] == fold for g in dataset["group"]])
+    return dataset.select(np.flatnonzero(~in_valid)), dataset.select(np.flatnonzero(in_valid))
 
 
 def split_by_group(dataset: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
@@ -300,6 +340,10 @@ def _load_source(data: DataConfig, config: TrainConfig, codebook: Codebook,
         train_set = full
         valid_set = read_corpus(data.format, _expand(data.validation_path), codebook, **options)
         description = f"fixed validation file {Path(data.validation_path).name}"
+    elif data.folds:
+        train_set, valid_set = split_by_fold(full, data.folds, data.fold, config.seed)
+        description = (f"grouped {data.folds}-fold cross-validation by group (source video), fold {data.fold} "
+                       f"held out (seed {config.seed})")
     else:
         train_set, valid_set = split_by_group(full, data.validation_fraction, config.seed)
         description = (f"group-aware: whole groups held out until {data.validation_fraction:.0%} "
@@ -366,9 +410,87 @@ def finalize_model(model: TranscriptModel, summary: dict, valid_set: Dataset, te
     return metrics
 
 
+def prepare_encoder(encoder: torch.nn.Module, config: TrainConfig) -> None:
+    """Keep the encoder's lower ``encoder_layers`` layers, and freeze its embeddings and lower
+    ``freeze_layers`` layers, as the config asks (in place)."""
+    layers = encoder.encoder.layer
+    if config.encoder_layers is not None and config.encoder_layers < len(layers):
+        encoder.encoder.layer = layers[:config.encoder_layers]
+        encoder.config.num_hidden_layers = config.encoder_layers
+    if config.freeze_layers:
+        if config.freeze_layers > len(encoder.encoder.layer):
+            raise ConfigError("E002", path="train config", key="freeze_layers",
+                              detail=f"{config.freeze_layers} > the encoder's {len(encoder.encoder.layer)} layers")
+        for part in [encoder.embeddings, *encoder.encoder.layer[:config.freeze_layers]]:
+            for parameter in part.parameters():
+                parameter.requires_grad_(False)
+
+
+def runs_dir() -> Path:
+    """Where training checkpoints and cross-validation runs go: ``$TRANSCRIPT_CODER_RUNS``, else
+    ``<home>/runs`` (ignored by git)."""
+    env = os.environ.get(RUNS_ENV)
+    return Path(env).expanduser().resolve() if env else project_home() / "runs"
+
+
+def config_digest(config: TrainConfig) -> str:
+    """A short hash of everything in a config that changes the trained model (not where it is
+    written, how often it checkpoints, or how many threads run it)."""
+    fields = config.model_dump(exclude={"output", "checkpoint_minutes", "checkpoint_every", "threads"})
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def checkpoint_path(config: TrainConfig) -> Path:
+    """The checkpoint file of a run of ``config``."""
+    return runs_dir() / "checkpoints" / f"{config.name}-{config_digest(config)}.pt"
+
+
+class _TrainState:
+    """Everything a training loop needs to continue exactly where it stopped: weights, optimiser,
+    schedule, random generators, the current epoch's batches and the early-stopping record."""
+
+    KEYS = ("step", "position", "epoch_batches", "ema", "history", "best_score", "best_step", "bad_evals",
+            "best_state", "stop", "elapsed")
+
+    def __init__(self) -> None:
+        self.step, self.position, self.epoch_batches, self.ema = 0, 0, None, None
+        self.history: list[dict] = []
+        self.best_score, self.best_step, self.bad_evals, self.best_state, self.stop = -1.0, 0, 0, None, False
+        self.elapsed = 0.0  # training seconds before this sitting (summed over resumed runs)
+
+    def save(self, path: Path, module, optimizer, scheduler, rng: np.random.Generator, digest: str) -> None:
+        """Write the checkpoint atomically (a crash mid-write leaves the previous one)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"digest": digest, "module": module.state_dict(), "optimizer": optimizer.state_dict(),
+                   "scheduler": scheduler.state_dict(), "numpy_rng": rng.bit_generator.state,
+                   "torch_rng": torch.get_rng_state(), "python_rng": random.getstate(),
+                   **{k: getattr(self, k) for k in self.KEYS}}
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+
+    def load(self, path: Path, module, optimizer, scheduler, rng: np.random.Generator, digest: str) -> None:
+        """Restore a checkpoint written by :meth:`save` for the same config."""
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+        if payload.get("digest") != digest:
+            raise ConfigError("E002", path=str(path), key="resume", detail="checkpoint is from another config")
+        module.load_state_dict(payload["module"])
+        optimizer.load_state_dict(payload["optimizer"])
+        scheduler.load_state_dict(payload["scheduler"])
+        rng.bit_generator.state = payload["numpy_rng"]
+        torch.set_rng_state(payload["torch_rng"])
+        random.setstate(payload["python_rng"])
+        for key in self.KEYS:
+            setattr(self, key, payload[key])
+
+
 def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str | Path | None = None,
-          hook: ProgressHook | None = None, command: str | None = None) -> TrainResult:
-    """Run one training job as ``config`` describes; returns the saved model and its metrics."""
+          hook: ProgressHook | None = None, command: str | None = None, resume: bool = False) -> TrainResult:
+    """Run one training job as ``config`` describes; returns the saved model and its metrics.
+
+    Checkpoints go to :func:`checkpoint_path` as the run goes; with ``resume`` the run continues
+    from the last one (same model as an uninterrupted run). A finished run removes its checkpoint.
+    """
     hook = hook or NullHook()
     started = time.time()
     codebook = codebook or load_codebook(_expand(config.codebooks) if config.codebooks else None)
@@ -395,6 +517,7 @@ def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str 
                       codebook_version=codebook[s].version, reads_context=s not in config.context_free)
              for s in config.schemes]
     encoder, tokenizer = build_encoder(config.base_model)
+    prepare_encoder(encoder, config)
     info = ModelInfo(name=config.name, heads=heads, base_model=config.base_model,
                      inputs=InputSpec(config.context_turns, config.context_max_words, config.max_length,
                                       config.context_mode))
@@ -426,14 +549,14 @@ def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str 
     module = model.module
     head_params = [p for n, p in module.named_parameters() if not n.startswith("encoder.")]
     no_decay = ("bias", "LayerNorm.weight", "layer_norm")
-    enc_named = [(n, p) for n, p in module.named_parameters() if n.startswith("encoder.")]
-    optimizer = torch.optim.AdamW([
+    enc_named = [(n, p) for n, p in module.named_parameters() if n.startswith("encoder.") and p.requires_grad]
+    optimizer = torch.optim.AdamW([group for group in (
         {"params": [p for n, p in enc_named if not any(k in n for k in no_decay)], "weight_decay": config.weight_decay,
          "lr": config.learning_rate},
         {"params": [p for n, p in enc_named if any(k in n for k in no_decay)], "weight_decay": 0.0,
          "lr": config.learning_rate},
         {"params": head_params, "weight_decay": 0.0, "lr": config.head_learning_rate},
-    ])
+    ) if group["params"]])
     rows_per_epoch = 0
     for k, repeat in enumerate(repeats):
         n_rows = int(np.sum(sources[rows] == k))
@@ -449,62 +572,80 @@ def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str 
     loss_weights = {s: config.loss_weights.get(s, 1.0) for s in config.schemes}
 
     rng = np.random.default_rng(config.seed)
-    best_score, best_state, best_step, bad_evals = -1.0, None, 0, 0
-    history: list[dict] = []
-    step, ema = 0, None
+    state = _TrainState()
+    digest, ckpt = config_digest(config), checkpoint_path(config)
+    if resume and ckpt.is_file():
+        state.load(ckpt, module, optimizer, scheduler, rng, digest)
+        log.info("resumed %s at step %d of %d", ckpt, state.step, total_steps)
+        started -= state.elapsed
+    elif resume:
+        log.warning("no checkpoint at %s; training from the start", ckpt)
+    elif ckpt.is_file():
+        log.warning("%s exists from an interrupted run; starting over (pass --resume to continue it)", ckpt)
+    last_save = time.time()
     hook.start("train", total_steps, unit="batch")
-    stop = False
-    while step < total_steps and not stop:
-        for batch_rows in _batches(lengths, _epoch_rows(rows, sources, repeats, rng), config.batch_size, rng):
-            context = contexts.vectors(batch_rows, autocast) if contexts is not None else None
-            module.train()
-            batch = tokenizer.pad({k: [enc[k][i] for i in batch_rows] for k in enc}, return_tensors="pt")
-            with autocast:
-                logits = module(batch["input_ids"], batch["attention_mask"],
-                                batch.get("token_type_ids") if not model.embeds_context else None, context=context)
-            logits = {k: v.float() for k, v in logits.items()}
-            loss = torch.zeros(())
-            for head in heads:
-                s = head.scheme
-                if head.problem == "multi_label":
-                    hot, mask = targets.multi[s]
-                    m = torch.from_numpy(mask[batch_rows])
-                    if m.any():
-                        loss = loss + loss_weights[s] * F.binary_cross_entropy_with_logits(
-                            logits[s][m], torch.from_numpy(hot[batch_rows])[m], pos_weight=weights[s])
-                else:
-                    y = torch.from_numpy(targets.single[s][batch_rows])
-                    if (y >= 0).any():
-                        loss = loss + loss_weights[s] * F.cross_entropy(logits[s], y, weight=weights[s], ignore_index=-100)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            value = loss.item()
-            ema = value if ema is None else 0.95 * ema + 0.05 * value
-            hook.advance("train", 1, loss=ema, epoch=round(step / steps_per_epoch, 2))
-            if step % eval_interval == 0 or step == total_steps:
-                reports = evaluate_dataset(model, valid_set, config.schemes)
-                score = _selection_score(reports, selection)
-                history.append({"step": step, "epoch": round(step / steps_per_epoch, 3), "loss": round(ema, 4),
-                                "selection_macro_f1": round(score, 4),
-                                **{f"{s}_macro_f1": round(r.macro_f1, 4) for s, r in reports.items()}})
-                log.info("step %d: validation %s", step, history[-1])
-                if score > best_score:
-                    best_score, best_step, bad_evals = score, step, 0
-                    best_state = copy.deepcopy(module.state_dict())
-                else:
-                    bad_evals += 1
-                    if bad_evals >= config.patience:
-                        log.info("early stop at step %d (best %d)", step, best_step)
-                        stop = True
-            if step >= total_steps or stop:
-                break
+    if state.step:
+        hook.advance("train", state.step)
+    while state.step < total_steps and not state.stop:
+        if state.epoch_batches is None or state.position >= len(state.epoch_batches):
+            state.epoch_batches = _batches(lengths, _epoch_rows(rows, sources, repeats, rng), config.batch_size, rng)
+            state.position = 0
+        batch_rows = state.epoch_batches[state.position]
+        state.position += 1
+        context = contexts.vectors(batch_rows, autocast) if contexts is not None else None
+        module.train()
+        batch = tokenizer.pad({k: [enc[k][i] for i in batch_rows] for k in enc}, return_tensors="pt")
+        with autocast:
+            logits = module(batch["input_ids"], batch["attention_mask"],
+                            batch.get("token_type_ids") if not model.embeds_context else None, context=context)
+        logits = {k: v.float() for k, v in logits.items()}
+        loss = torch.zeros(())
+        for head in heads:
+            s = head.scheme
+            if head.problem == "multi_label":
+                hot, mask = targets.multi[s]
+                m = torch.from_numpy(mask[batch_rows])
+                if m.any():
+                    loss = loss + loss_weights[s] * F.binary_cross_entropy_with_logits(
+                        logits[s][m], torch.from_numpy(hot[batch_rows])[m], pos_weight=weights[s])
+            else:
+                y = torch.from_numpy(targets.single[s][batch_rows])
+                if (y >= 0).any():
+                    loss = loss + loss_weights[s] * F.cross_entropy(logits[s], y, weight=weights[s], ignore_index=-100)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        state.step += 1
+        step = state.step
+        value = loss.item()
+        state.ema = value if state.ema is None else 0.95 * state.ema + 0.05 * value
+        if step % eval_interval == 0 or step == total_steps:
+            reports = evaluate_dataset(model, valid_set, config.schemes)
+            score = _selection_score(reports, selection)
+            state.history.append({"step": step, "epoch": round(step / steps_per_epoch, 3),
+                                  "loss": round(state.ema, 4), "selection_macro_f1": round(score, 4),
+                                  **{f"{s}_macro_f1": round(r.macro_f1, 4) for s, r in reports.items()}})
+            log.info("step %d: validation %s", step, state.history[-1])
+            if score > state.best_score:
+                state.best_score, state.best_step, state.bad_evals = score, step, 0
+                state.best_state = copy.deepcopy(module.state_dict())
+            else:
+                state.bad_evals += 1
+                if state.bad_evals >= config.patience:
+                    log.info("early stop at step %d (best %d)", step, state.best_step)
+                    state.stop = True
+        due = (step % config.checkpoint_every == 0 if config.checkpoint_every
+               else time.time() - last_save >= 60 * config.checkpoint_minutes)
+        if due and step < total_steps and not state.stop:
+            state.save(ckpt, module, optimizer, scheduler, rng, digest)
+            last_save = time.time()
+        hook.advance("train", 1, loss=state.ema, epoch=round(step / steps_per_epoch, 2))
     hook.finish("train")
-    if best_state is not None:
-        module.load_state_dict(best_state)
+    step, history, best_step = state.step, state.history, state.best_step
+    if state.best_state is not None:
+        module.load_state_dict(state.best_state)
 
     # Multi-label heads: per-code thresholds tuned on validation (stored with the model).
     if any(h.problem == "multi_label" for h in heads):
@@ -531,4 +672,5 @@ def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str 
                "best_step": best_step, "steps": step, "train_seconds": round(time.time() - started, 1),
                "history": history, "config": config.model_dump()}
     metrics = finalize_model(model, summary, valid_set, test_set, config, codebook, command=command)
+    ckpt.unlink(missing_ok=True)
     return TrainResult(model=model, output=output, metrics=metrics)

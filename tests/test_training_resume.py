@@ -1,0 +1,128 @@
+"""Training that outlives one sitting, and choosing models on grouped folds: a run interrupted and
+resumed from its checkpoint gives the same model as an uninterrupted one; folds never split a group;
+``cross_validate`` reports every fold and their mean and spread."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from datasets import Dataset
+from safetensors.numpy import load_file
+
+from transcript_coder.crossval import cross_validate, summarize_folds
+from transcript_coder.progress import NullHook, RecordingHook
+from transcript_coder.train import (DataConfig, TrainConfig, checkpoint_path, group_folds, split_by_fold,
+                                    train)
+
+
+class _Killed(Exception):
+    """Stands in for a session being stopped mid-run."""
+
+
+class _KillAt(NullHook):
+    """Stops the run after ``step`` training steps, as a kill would (no clean shutdown)."""
+
+    def __init__(self, step: int) -> None:
+        self.step, self.seen = step, 0
+
+    def advance(self, stage: str, n: int = 1, **postfix: object) -> None:
+        self.seen += n
+        if stage == "train" and self.seen >= self.step:
+            raise _Killed
+
+
+def _config(fixtures, **overrides) -> TrainConfig:
+    data = str(fixtures / "training" / "coded_sessions.csv")
+    values = dict(name="resumable", data=DataConfig(format="coded_csv.v1", path=data, validation_path=data),
+                  schemes=["therapist_behaviour", "client_talk_type"], epochs=3, batch_size=4, eval_every=1.0,
+                  patience=10, learning_rate=2e-4, head_learning_rate=5e-3, warmup_ratio=0.2,
+                  save_dtype="float32", threads=1, max_length=48, checkpoint_every=3)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+@pytest.mark.slow
+def test_a_killed_and_resumed_run_gives_the_same_model(tmp_path, monkeypatch, fixtures, codebook):
+    monkeypatch.setenv("TRANSCRIPT_CODER_RUNS", str(tmp_path / "runs"))
+    config = _config(fixtures)
+    straight = train(config, codebook=codebook, output=tmp_path / "straight")
+
+    with pytest.raises(_Killed):
+        train(config, codebook=codebook, output=tmp_path / "resumed", hook=_KillAt(5))
+    ckpt = checkpoint_path(config)
+    assert ckpt.is_file()  # written at step 3; steps 4 and 5 are lost with the kill
+    hook = RecordingHook()
+    resumed = train(config, codebook=codebook, output=tmp_path / "resumed", hook=hook, resume=True)
+    assert ("advance", "train", 3, {}) in hook.events  # the bar starts where the checkpoint was
+    assert not ckpt.exists()  # a finished run removes its checkpoint
+
+    a = load_file(str(tmp_path / "straight" / "model.safetensors"))
+    b = load_file(str(tmp_path / "resumed" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    assert straight.metrics["history"] == resumed.metrics["history"]
+    assert straight.metrics["steps"] == resumed.metrics["steps"] == 12
+
+
+@pytest.mark.slow
+def test_resume_refuses_a_checkpoint_of_another_config(tmp_path, monkeypatch, fixtures, codebook):
+    from transcript_coder.errors import ConfigError
+
+    monkeypatch.setenv("TRANSCRIPT_CODER_RUNS", str(tmp_path / "runs"))
+    config = _config(fixtures)
+    with pytest.raises(_Killed):
+        train(config, codebook=codebook, output=tmp_path / "m", hook=_KillAt(4))
+    other = _config(fixtures, learning_rate=1e-4)
+    # Another config has its own checkpoint name, so it starts over rather than mixing runs ...
+    assert checkpoint_path(other) != checkpoint_path(config)
+    # ... and a checkpoint file moved under the wrong name is refused, not silently loaded.
+    checkpoint_path(config).rename(checkpoint_path(other))
+    with pytest.raises(ConfigError) as err:
+        train(other, codebook=codebook, output=tmp_path / "m2", resume=True)
+    assert err.value.code == "E002" and "another config" in str(err.value)
+
+
+def test_folds_keep_every_group_on_one_side_and_balance_rows():
+    rng = np.random.default_rng(0)
+    groups = [f"video{g}" for g in rng.integers(0, 40, size=2000)]
+    assignment = group_folds(groups, 5, seed=13)
+    assert set(assignment) == set(groups) and set(assignment.values()) == set(range(5))
+    sizes = np.bincount([assignment[g] for g in groups], minlength=5)
+    assert sizes.max() - sizes.min() < 0.2 * sizes.mean()
+    assert group_folds(groups, 5, seed=13) == assignment  # deterministic
+    assert group_folds(groups, 5, seed=14) != assignment
+
+    data = Dataset.from_dict({"group": groups, "text": [str(i) for i in range(len(groups))]})
+    seen = []
+    for fold in range(5):
+        train_part, valid_part = split_by_fold(data, 5, fold, seed=13)
+        assert not set(train_part["group"]) & set(valid_part["group"])
+        assert len(train_part) + len(valid_part) == len(data)
+        seen += valid_part["text"]
+    assert sorted(seen) == sorted(data["text"])  # every row is validation exactly once
+
+
+def test_fold_summary_reports_mean_and_spread():
+    summary = summarize_folds({0: {"a": 0.7, "b": 0.5}, 1: {"a": 0.8, "b": 0.5}, 2: {"a": 0.9}})
+    assert summary["a"] == {"mean": 0.8, "sd": 0.1, "min": 0.7, "max": 0.9, "n_folds": 3}
+    assert summary["b"]["sd"] == 0.0 and summary["b"]["n_folds"] == 2
+
+
+@pytest.mark.slow
+def test_cross_validate_trains_each_fold_once_and_writes_the_summary(tmp_path, monkeypatch, fixtures, codebook):
+    monkeypatch.setenv("TRANSCRIPT_CODER_RUNS", str(tmp_path / "runs"))
+    data = str(fixtures / "training" / "coded_sessions.csv")  # two sessions: two groups
+    config = _config(fixtures, data=DataConfig(format="coded_csv.v1", path=data), epochs=1, checkpoint_every=None)
+    out = tmp_path / "cv"
+    summary = cross_validate(config, folds=2, out=out)
+    assert sorted(summary["per_fold"]) == [0, 1]
+    written = json.loads((out / "cv.json").read_text(encoding="utf-8"))
+    assert written["summary"]["therapist_behaviour"]["n_folds"] == 2
+    metrics = json.loads((out / "fold_1" / "metrics.json").read_text(encoding="utf-8"))
+    assert "2-fold" in metrics["split"] and metrics["sizes"]["validation_groups"] == 1
+    before = (out / "fold_0" / "model.safetensors").stat().st_mtime_ns
+    cross_validate(config, folds=2, out=out)  # done folds are not retrained
+    assert (out / "fold_0" / "model.safetensors").stat().st_mtime_ns == before
