@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import re
+from copy import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,10 +115,18 @@ def write_review_workbook(path: str | Path, sheet: ReviewSheet) -> Path:
         cell = review.cell(row=1, column=j)
         _set(cell, name)
         cell.font, cell.fill = bold, header_fill
+    # Setting a style attribute hashes it against the workbook's style table (most of the time a
+    # big sheet takes); each combination is built once and its style array copied after that.
+    styles: dict[tuple, object] = {}
     for i, (values, low) in enumerate(zip(sheet.rows, sheet.low_confidence), start=2):
         for j, (name, value) in enumerate(zip(sheet.columns, values), start=1):
             cell = review.cell(row=i, column=j)
             _set(cell, value)
+            quoted = isinstance(value, str) and cell.quotePrefix
+            key = (name == "text", name in sheet.choices, low, isinstance(value, float), quoted)
+            if key in styles:
+                cell._style = copy(styles[key])
+                continue
             cell.alignment = wrap if name == "text" else top
             if name in sheet.choices:
                 cell.fill = review_fill
@@ -125,6 +134,7 @@ def write_review_workbook(path: str | Path, sheet: ReviewSheet) -> Path:
                 cell.fill = low_fill
             if isinstance(value, float):
                 cell.number_format = "0.00"
+            styles[key] = copy(cell._style)
     last = len(sheet.rows) + 1
     for j, name in enumerate(sheet.columns, start=1):
         letter = get_column_letter(j)
