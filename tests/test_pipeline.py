@@ -295,8 +295,8 @@ def test_bad_inputs_are_reported_and_the_rest_still_coded(tmp_path, model_set):
 
 @pytest.mark.parametrize("stage", ["reading", "roles", "model call"])
 def test_a_bug_in_one_session_is_reported_without_a_traceback(tmp_path, model_set, monkeypatch, stage):
+    import transcript_coder.coding as coding
     import transcript_coder.engines.prepare as prepare
-    import transcript_coder.pipeline as pipeline
 
     if stage == "reading":
         real_segment = prepare.segment
@@ -308,14 +308,14 @@ def test_a_bug_in_one_session_is_reported_without_a_traceback(tmp_path, model_se
 
         monkeypatch.setattr(prepare, "segment", flaky)
     elif stage == "roles":
-        real_warnings = pipeline.role_warnings
+        real_warnings = coding.role_warnings
 
         def flaky(session, *args):
             if session.session_id == "sleep_mi":
                 raise ZeroDivisionError("division by zero")
             return real_warnings(session, *args)
 
-        monkeypatch.setattr(pipeline, "role_warnings", flaky)
+        monkeypatch.setattr(coding, "role_warnings", flaky)
     else:  # the window's one model call fails: its sessions are retried alone
         real_predict = model_set.predict
 

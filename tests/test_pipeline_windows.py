@@ -62,7 +62,7 @@ def test_sentence_units_in_windows_match_a_window_per_session(tmp_path, model_se
 def test_the_engine_holds_one_window_of_sessions_at_a_time(tmp_path, model_set, monkeypatch):
     """Memory is bounded by the window: count the sessions and coded sessions still alive each
     time the model is called, over 16 inputs in windows of two sessions (40 units)."""
-    import transcript_coder.pipeline as pipeline
+    import transcript_coder.engines.local as local
 
     inputs = tmp_path / "in"
     inputs.mkdir()
@@ -75,7 +75,7 @@ def test_the_engine_holds_one_window_of_sessions_at_a_time(tmp_path, model_set, 
     def alive_count(refs: list[weakref.ref]) -> int:
         return sum(ref() is not None for ref in refs)
 
-    real_prepare, real_window, real_predict = pipeline.prepare_session, pipeline.code_window, model_set.predict
+    real_prepare, real_window, real_predict = local.prepare_session, local.code_window, model_set.predict
 
     def tracked_prepare(*args, **kwargs):
         prepared = real_prepare(*args, **kwargs)
@@ -99,8 +99,8 @@ def test_the_engine_holds_one_window_of_sessions_at_a_time(tmp_path, model_set, 
         alive.append((alive_count(sessions), alive_count(coded)))
         return real_predict(units, wanted, **kwargs)
 
-    monkeypatch.setattr(pipeline, "prepare_session", tracked_prepare)
-    monkeypatch.setattr(pipeline, "code_window", tracked_window)
+    monkeypatch.setattr(local, "prepare_session", tracked_prepare)
+    monkeypatch.setattr(local, "code_window", tracked_window)
     monkeypatch.setattr(model_set, "predict", tracked_predict)
     result = code([inputs], tmp_path / "out", CodeOptions(window_units=40), models=model_set)
     assert [r.status for r in result.records] == ["coded"] * 16

@@ -3,7 +3,7 @@
 :class:`CodedSession` is one session's result (what ``DIR/coded/<session_id>.csv`` and the
 aggregate tables are written from, and what ``DIR/.state/`` keeps so an interrupted run can
 resume); :class:`Problem` is a row of ``errors.csv``; :class:`SessionRecord` says what happened to
-one input; :class:`RunResult` is what :func:`transcript_coder.pipeline.code` returns.
+one input; :class:`RunResult` is what :func:`transcript_coder.batch.code` returns.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ class SessionRecord:
 
 @dataclass
 class RunResult:
-    """The outcome of :func:`transcript_coder.pipeline.code`: one record per input, in input
+    """The outcome of :func:`transcript_coder.batch.code`: one record per input, in input
     order, and the paths written."""
 
     out: Path

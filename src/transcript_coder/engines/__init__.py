@@ -3,14 +3,14 @@
 ============  =================================================================================
 ``local``     this process (the default): sessions stream in windows; with ``--jobs N`` a pool
               of N processes reads and segments the next window and a thread writes the
-              previous one while the model codes the current one (:mod:`transcript_coder.pipeline`)
+              previous one while the model codes the current one (:mod:`.local`)
 ``ray``       a Ray Data job on a local or remote cluster: the driver reads the inputs' bytes,
               an actor pool holding the models codes them, the driver writes every file
               (:mod:`.ray_engine`; ``pip install "transcript_coder[ray]"``)
 ============  =================================================================================
 
 Both run the same per-session stage (:func:`.prepare.prepare_session`: read and segment) and the
-same window stage (:func:`transcript_coder.pipeline.code_sessions`: predict and attach codes), so
+same window stage (:func:`transcript_coder.coding.code_window`: predict and attach codes), so
 they write the same bytes. Nothing here imports torch or ray at import time: the reading processes
 stay light, and ray is imported only when ``--engine ray`` is asked for.
 """

@@ -1,13 +1,13 @@
 """``--engine ray``: the same stages as a Ray Data job, on a local or remote Ray cluster.
 
-The driver (the process running :func:`transcript_coder.pipeline.code`) does everything that
+The driver (the process running :func:`transcript_coder.batch.code`) does everything that
 touches the output folder or the inputs' paths, exactly as the local engine does: it expands the
 inputs, fingerprints them, skips sessions already coded, and reads each remaining file's
 **bytes**. Those go into a Ray Data dataset of rows ``{index, session_id, path, data, overrides}``
 that flows through ``map_batches`` into a pool of :class:`SessionCoder` actors. Each actor loads
 the models once (their files are shipped from the driver through the object store) and codes its
 batches with the local engine's own stages: :func:`~transcript_coder.engines.prepare.prepare_session`
-on the bytes (messages name the original path) and :func:`~transcript_coder.pipeline.code_window`
+on the bytes (messages name the original path) and :func:`~transcript_coder.coding.code_window`
 over windows of ``window_units`` units. It returns each session as its serialized
 :class:`~transcript_coder.results.CodedSession` or its problem, and the driver writes states,
 coded CSVs and the aggregates. Nothing needs a shared file system: inputs, models and results
@@ -98,7 +98,7 @@ class SessionCoder:
         import torch
 
         from ..classify import ModelSet
-        from ..pipeline import CodingResources
+        from ..coding import CodingResources
 
         torch.set_num_threads(spec["threads"])  # Ray sets 1 thread per CPU; match the local engine
         folder = Path(tempfile.mkdtemp(prefix="transcript-coder-models-"))
@@ -126,7 +126,7 @@ class SessionCoder:
 
         import numpy as np
 
-        from ..pipeline import SessionUnits, code_window, windows_of
+        from ..coding import SessionUnits, code_window, windows_of
 
         rows = []
         for index, session_id, path, data, overrides in zip(batch["index"], batch["session_id"], batch["path"],
@@ -163,12 +163,12 @@ def _largest_node_cpus(ray) -> int:
 def code_with_ray(run, entries: Sequence, run_key: str, progress) -> list[SessionRecord]:
     """Code ``entries`` (input files in order, and failed records of inputs naming no file) on
     Ray; write each session's state and coded CSV as its result comes back. Returns the records
-    in input order. ``run`` and ``progress`` are the pipeline's (see :func:`~transcript_coder.pipeline.code`).
+    in input order. ``run`` and ``progress`` are the batch run's (see :func:`~transcript_coder.batch.code`).
 
     Raises:
         UsageError: E413 without Ray, E414 when the cluster cannot be reached.
     """
-    from ..pipeline import _admit, _Entry, _store
+    from ..batch import Entry, admit, store
 
     require_ray()
     import ray
@@ -179,14 +179,14 @@ def code_with_ray(run, entries: Sequence, run_key: str, progress) -> list[Sessio
     try:
         threads = options.threads or torch.get_num_threads()
         records: list[SessionRecord | None] = [None] * len(entries)
-        pending: dict[int, _Entry] = {}
+        pending: dict[int, Entry] = {}
         rows = []
         for index, given in enumerate(entries):
             if isinstance(given, SessionRecord):
                 records[index] = given
-                progress.done(_Entry(index=index, record=given))
+                progress.done(Entry(index=index, record=given))
                 continue
-            entry = _admit(run, index, given, run_key, read=True)
+            entry = admit(run, index, given, run_key, read=True)
             if not entry.pending:
                 records[index] = entry.record
                 progress.done(entry)
@@ -220,7 +220,7 @@ def code_with_ray(run, entries: Sequence, run_key: str, progress) -> list[Sessio
                         entry.result = (CodedSession.from_dict(payload["coded"]) if "coded" in payload
                                         else Problem(**payload["problem"]))
                         entry.record.seconds += float(seconds)
-                        _store(run, entry)
+                        store(run, entry)
                         records[entry.index] = entry.record
                         progress.done(entry)
             except TranscriptCoderError:

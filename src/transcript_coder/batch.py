@@ -1,0 +1,509 @@
+"""The batch run behind ``transcript-coder code``: transcript files in, an output folder out.
+
+The coding itself is :mod:`transcript_coder.coding` (sessions in, coded sessions out, no folders);
+this module is the thin layer around it that knows about files and folders:
+
+* inputs are files, folders (searched recursively for transcript extensions) and glob patterns
+  (:mod:`transcript_coder.inputs`);
+* sessions stream in **windows** through an engine (:mod:`.engines.local`, :mod:`.engines.ray_engine`):
+  inputs are read and segmented until the window holds about ``window_units`` units, the window is
+  coded, its files are written and it is dropped, so memory depends on the window, never on the
+  number of inputs;
+* one bad input never stops the batch: its problem goes to ``errors.csv`` with its code, file and
+  line, and the next input is read;
+* each session's results are written as soon as its window is done (:func:`store`): first its
+  state (``DIR/.state/<id>.json``, the complete coded session and a fingerprint of everything that
+  produced it), then ``DIR/coded/<id>.csv``;
+* a re-run into the same ``DIR`` skips every session whose fingerprint (input bytes, models,
+  codebook, role and score configs, options) matches its state (:func:`admit`), so an interrupted
+  run resumes where it stopped; ``force`` recodes everything;
+* the aggregate files (``codes.csv``, ``sessions.csv``, ``errors.csv``, ``run.json``) are
+  rebuilt at the end from the states, so a resumed run ends with the same bytes as an
+  uninterrupted one (``run.json``'s ``this_run`` block, timings and what this invocation coded,
+  excepted).
+
+An engine turns entries into records with the public functions here: :func:`admit` an input
+(fingerprint it, skip or fail it, or mark it ``pending``), code the pending ones with
+:func:`transcript_coder.coding.code_window`, :func:`store` each result, and report it to
+:class:`Progress`. Coding makes no network connection: models, tokenizers and the sentencizer are
+all local.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import __version__
+from .classify import ModelSet
+from .codebook import Codebook, load_codebook
+from .coding import CodingResources
+from .configfile import file_sha256
+from .engines import DEFAULT_WINDOW_UNITS, ENGINES
+from .engines.prepare import PreparedSession
+from .errors import InputError, TranscriptCoderError, UsageError
+from .inputs import InputFile, expand_inputs, unique_session_ids
+from .paths import codebooks_dir
+from .progress import NullHook, ProgressHook
+from .readers import ReaderOptions
+from .runtime import DEFAULT_RUNTIME, resolve_runtime
+from .results import CodedSession, Problem, RunResult, SessionRecord
+from .roles import RoleConfig, RoleOverrides, default_role_config_path, load_role_config, load_role_mapping, parse_role
+from .segment import resolve_segmenter
+from .summarize import ScoreConfig, default_score_config_path, load_score_config, summarize
+from .types import ROLES
+from .writers import (
+    DEFAULT_LAYOUT,
+    layouts,
+    remove_stale_temporaries,
+    session_header,
+    session_row,
+    write_codes,
+    write_coded_session,
+    write_csv,
+    write_errors,
+    write_json,
+)
+
+log = logging.getLogger(__name__)
+
+CODED_DIR = "coded"
+STATE_DIR = ".state"
+STATE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class CodeOptions:
+    """Everything that decides how inputs are coded (``transcript-coder code`` options).
+
+    Attributes:
+        unit: ``"turn"``, ``"sentence"`` or a registered segmenter name.
+        models: model folders; ``None`` uses every model in ``models/``.
+        codebooks: codebook folder; ``None`` uses ``configs/codebooks``.
+        reader: how transcripts are read (format, column names, encoding).
+        therapist: speaker labels that are the therapist wherever they occur.
+        speaker_roles: ``{speaker label: role}`` for every session (a role may be an alias).
+        role_mapping: a CSV/YAML/JSON file of ``session_id, speaker, role``.
+        role_config: the alias and inference config; ``None`` uses ``configs/roles.yaml``.
+        score_config: the session scores; ``None`` uses ``configs/scores.yaml``.
+        batch_size: units per model batch.
+        threads: torch threads; ``None`` leaves torch's default.
+        runtime: the registered runtime executing the encoders (``"onnx_int8.v1"`` is opt-in).
+        force: recode sessions already coded in the output folder.
+        layout: the per-session CSV layout.
+        window_units: units per window: sessions are read until a window holds about this many
+            units, then coded with one model call per phase (memory grows with it, not with the
+            number of inputs).
+        jobs: processes reading and segmenting the next window while the model codes the
+            current one (and a thread writing the previous one); 1 does everything in turn. The
+            processes are spawned, so a script calling :func:`code` with ``jobs > 1`` needs the
+            usual ``if __name__ == "__main__":`` guard.
+        engine: ``"local"`` (this process) or ``"ray"`` (a Ray Data job; extra ``[ray]``).
+        ray_address: the Ray cluster for ``engine="ray"`` (``"auto"``, ``"ray://host:10001"``);
+            ``None`` starts a local Ray.
+        ray_actors: model-holding actors for ``engine="ray"``; ``None``: as many as the
+            cluster's CPUs allow at ``threads`` CPUs each.
+    """
+
+    unit: str = "turn"
+    models: tuple[Path, ...] | None = None
+    codebooks: Path | None = None
+    reader: ReaderOptions = field(default_factory=ReaderOptions)
+    therapist: tuple[str, ...] = ()
+    speaker_roles: Mapping[str, str] = field(default_factory=dict)
+    role_mapping: Path | None = None
+    role_config: Path | None = None
+    score_config: Path | None = None
+    batch_size: int = 64
+    threads: int | None = None
+    force: bool = False
+    layout: str = DEFAULT_LAYOUT
+    runtime: str = DEFAULT_RUNTIME
+    window_units: int = DEFAULT_WINDOW_UNITS
+    jobs: int = 1
+    engine: str = "local"
+    ray_address: str | None = None
+    ray_actors: int | None = None
+
+
+
+# ------------------------------------------------------------------------------ fingerprints
+def _digest(data: object) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
+
+def codebook_digest(codebook: Codebook) -> str:
+    """SHA-256 over every scheme file's content, keyed by scheme id."""
+    return _digest({scheme: file_sha256(path) for scheme, path in sorted(codebook.files.items())})
+
+
+def session_fingerprint(run_key: str, sha256: str, session_id: str, overrides: Mapping[str, str]) -> str:
+    """What a session's coding depends on: the run's models, configs and options (``run_key``),
+    the input's bytes, its id and the role overrides that apply to it."""
+    return _digest({"run": run_key, "input": sha256, "session_id": session_id, "overrides": dict(overrides)})[:32]
+
+
+# ------------------------------------------------------------------------------- the batch
+@dataclass
+class BatchRun:
+    """The resolved configuration of one :func:`code` call (built by :func:`resolve_run`): what
+    engines read to code and store sessions."""
+
+    out: Path
+    options: CodeOptions
+    codebook: Codebook
+    role_config: RoleConfig
+    role_config_path: Path
+    score_config: ScoreConfig
+    score_config_path: Path
+    overrides: RoleOverrides
+    models: ModelSet
+    unit: str
+
+    def config(self) -> dict:
+        """The resolved options, for ``run.json``."""
+        options = self.options
+        config = {
+            "unit": self.unit,
+            "layout": options.layout,
+            "batch_size": options.batch_size,
+            "threads": options.threads,
+            "reader": asdict(options.reader),
+            "roles": {**self.overrides.serialize(), "config": str(self.role_config_path),
+                      "config_sha256": file_sha256(self.role_config_path)},
+            "scores": {"config": str(self.score_config_path), "config_sha256": file_sha256(self.score_config_path)},
+            "codebooks": str(options.codebooks or codebooks_dir()),
+        }
+        config["runtime"] = options.runtime  # resolved: "auto" is recorded as what it chose
+        return config
+
+    def key(self) -> str:
+        """Everything but the input that a session's codes depend on."""
+        key = {
+            "version": __version__,
+            "models": [(d["name"], d["fingerprint"], d["schemes"]) for d in self.models.manifest()],
+            "codebook": codebook_digest(self.codebook),
+            "unit": self.unit,
+            "layout": self.options.layout,
+            "reader": asdict(self.options.reader),
+            "roles": file_sha256(self.role_config_path),
+            "runtime": self.options.runtime,  # resolved, so "auto" on another CPU recodes
+        }
+        return _digest(key)
+
+    def resources(self, models: ModelSet | None = None) -> CodingResources:
+        """What :func:`code_sessions` needs, with this run's models (or ``models``: a Ray actor's own)."""
+        return CodingResources(codebook=self.codebook, models=models or self.models, role_config=self.role_config,
+                               unit=self.unit, batch_size=self.options.batch_size,
+                               unattributed=(self.options.reader.unknown_speaker,))
+
+
+def resolve_run(out: Path, options: CodeOptions, models: ModelSet | None) -> BatchRun:
+    """Check ``options`` and load what they name (codebook, configs, role overrides, models).
+
+    Raises:
+        UsageError: E402-E414 for options that cannot work.
+    """
+    if options.batch_size < 1:
+        raise UsageError("E410", option="batch-size", detail="at least 1", value=options.batch_size)
+    if options.threads is not None and options.threads < 1:
+        raise UsageError("E410", option="threads", detail="at least 1", value=options.threads)
+    for option, value in (("window-units", options.window_units), ("jobs", options.jobs),
+                          ("ray-actors", options.ray_actors)):
+        if value is not None and value < 1:
+            raise UsageError("E410", option=option, detail="at least 1", value=value)
+    if options.layout not in layouts:
+        raise UsageError("E402", detail=f"unknown layout '{options.layout}' (known: {', '.join(layouts.names())})")
+    if options.engine not in ENGINES:
+        raise UsageError("E412", value=options.engine, known=", ".join(ENGINES))
+    if options.engine == "ray":
+        from .engines.ray_engine import require_ray
+
+        require_ray()
+    # "auto" becomes the runtime it stands for here, so fingerprints, run.json and Ray actors on
+    # other machines all use this one.
+    options = replace(options, runtime=resolve_runtime(options.runtime))
+    unit = resolve_segmenter(options.unit)
+    codebook = load_codebook(options.codebooks)
+    role_config_path = Path(options.role_config) if options.role_config else default_role_config_path()
+    role_config = load_role_config(role_config_path, codebook)
+    score_config_path = Path(options.score_config) if options.score_config else default_score_config_path()
+    score_config = load_score_config(score_config_path, codebook)
+    speakers = []
+    for label, role_text in options.speaker_roles.items():
+        role = parse_role(role_text, role_config)
+        if role is None:
+            raise UsageError("E404", roles=", ".join(ROLES), value=f"{label}={role_text}")
+        speakers.append((label, role))
+    sessions = load_role_mapping(options.role_mapping, role_config) if options.role_mapping else {}
+    overrides = RoleOverrides(therapist=tuple(options.therapist), speakers=tuple(speakers), sessions=sessions,
+                              source=Path(options.role_mapping) if options.role_mapping else None)
+    if out.exists() and not out.is_dir():
+        raise UsageError("E406", path=out, detail="it is a file, not a folder")
+    if models is None:
+        models = ModelSet(options.models, codebook, threads=options.threads, runtime=options.runtime)
+    models.describe()
+    return BatchRun(out=out, options=options, codebook=codebook, role_config=role_config,
+                role_config_path=role_config_path, score_config=score_config, score_config_path=score_config_path,
+                overrides=overrides, models=models, unit=unit)
+
+
+def read_state(path: Path) -> dict | None:
+    """A session's state file, or ``None`` when it is missing, unreadable or of another format."""
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) and state.get("format") == STATE_FORMAT else None
+
+
+def remove_outputs(run: BatchRun, session_id: str) -> None:
+    """Drop a session's outputs from an earlier run that no longer match its input."""
+    for path in (run.out / STATE_DIR / f"{session_id}.json", run.out / CODED_DIR / f"{session_id}.csv"):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            log.info("removed outdated %s", path)
+
+
+@dataclass
+class Entry:
+    """One input on its way through a window: what happened to it so far (``record``), and while
+    it is being coded its read session (``prepared``) and then its result."""
+
+    index: int
+    record: SessionRecord
+    item: InputFile | None = None  # None: an input that named no file (E401)
+    overrides: dict[str, str] = field(default_factory=dict)
+    pending: bool = False  # to be read and coded (not skipped, not failed)
+    data: bytes | None = None  # the input's bytes, for engines that ship them
+    future: object = None  # the reading process's PreparedSession, while it is read
+    prepared: PreparedSession | None = None
+    result: CodedSession | Problem | None = None
+
+    @property
+    def units(self) -> int:
+        """Units this input adds to its window."""
+        return len(self.prepared.units) if self.prepared is not None else 0
+
+
+def admit(run: BatchRun, index: int, item: InputFile, run_key: str, read: bool = False) -> Entry:
+    """Fingerprint an input and decide: skip it (already coded by an earlier run: its coded CSV
+    is re-rendered from the state if missing), fail it (unreadable), or code it (``pending``).
+    ``read`` keeps the input's bytes in ``data``. Never raises for a bad input."""
+    started = time.perf_counter()
+    record = SessionRecord(input=str(item.path), session_id=item.session_id, status="failed")
+    entry = Entry(index=index, record=record, item=item)
+    state_path = run.out / STATE_DIR / f"{item.session_id}.json"
+    coded_path = run.out / CODED_DIR / f"{item.session_id}.csv"
+    try:
+        try:
+            if read:
+                entry.data = item.path.read_bytes()
+                record.sha256 = hashlib.sha256(entry.data).hexdigest()
+            else:
+                record.sha256 = file_sha256(item.path)
+        except OSError as exc:
+            raise InputError("E116", path=item.path, detail=exc.strerror or str(exc)) from None
+        entry.overrides = run.overrides.for_session(item.session_id)
+        record.fingerprint = session_fingerprint(run_key, record.sha256, item.session_id, entry.overrides)
+        state = None if run.options.force else read_state(state_path)
+        if state is not None and state.get("fingerprint") == record.fingerprint:
+            coded = CodedSession.from_dict(state["session"])
+            if not coded_path.is_file():
+                write_coded_session(coded_path, coded, run.options.layout)
+            record.status, record.turns, record.units = "skipped", coded.n_turns, len(coded.utterances)
+            record.problems, record.notes = list(coded.problems), list(coded.notes)
+            entry.data = None
+        else:
+            entry.pending = True
+    except TranscriptCoderError as error:
+        record.problems, entry.data = [Problem.from_error(error)], None
+        if record.sha256 is not None:
+            remove_outputs(run, item.session_id)
+    except Exception as error:  # a bug must not stop the batch or show the user a traceback
+        log.debug("unexpected failure checking %s", item.path, exc_info=True)
+        problem = TranscriptCoderError("E405", path=item.path, detail=f"{type(error).__name__}: {error}")
+        record.problems, entry.data = [Problem.from_error(problem)], None
+    record.seconds += time.perf_counter() - started
+    return entry
+
+
+def store(run: BatchRun, entry: Entry) -> None:
+    """Write a coded session's state, then its coded CSV; or record why it was not coded.
+
+    The state goes first: once it exists the session counts as coded, and the CSV is re-rendered
+    from it if a kill came in between."""
+    started = time.perf_counter()
+    record, result, entry.result = entry.record, entry.result, None
+    if isinstance(result, CodedSession):
+        coded_path = run.out / CODED_DIR / f"{record.session_id}.csv"
+        try:
+            write_json(run.out / STATE_DIR / f"{record.session_id}.json",
+                       {"format": STATE_FORMAT, "fingerprint": record.fingerprint, "input": record.input,
+                        "sha256": record.sha256, "session": result.serialize()}, compact=True)
+            write_coded_session(coded_path, result, run.options.layout)
+        except OSError as exc:
+            result = Problem.from_error(TranscriptCoderError("E406", path=coded_path, detail=exc.strerror or str(exc)))
+        else:
+            record.status, record.turns, record.units = "coded", result.n_turns, len(result.utterances)
+            record.problems, record.notes = list(result.problems), list(result.notes)
+    if isinstance(result, Problem):
+        record.problems = [result]
+        remove_outputs(run, record.session_id)
+    record.seconds += time.perf_counter() - started
+
+
+class Progress:
+    """Reports finished inputs to the hook (one ``advance`` per input file) and the log."""
+
+    def __init__(self, hook: ProgressHook) -> None:
+        self.hook = hook
+        self.turns = 0
+        self.seconds = 0.0
+
+    def done(self, entry: Entry) -> None:
+        """Count a finished entry (coded, skipped or failed) and advance the bar."""
+        record = entry.record
+        if record.status == "coded":
+            self.turns += record.turns
+            self.seconds += record.seconds
+            log.info("coded %s (%d units, %.1f s)", record.input, record.units, record.seconds)
+        elif record.status == "failed":
+            log.info("failed %s: %s", record.input, record.problems[0])
+        if entry.item is not None:  # inputs naming no file are not counted in the bar's total
+            self.hook.advance("code", 1, turns_s=self.turns / self.seconds if self.seconds else 0.0)
+
+
+def code(inputs: Sequence[str | Path], out: str | Path, options: CodeOptions | None = None,
+         hook: ProgressHook | None = None, *, models: ModelSet | None = None) -> RunResult:
+    """Code transcript files into ``out``; see the module docstring for the batch behaviour.
+
+    Args:
+        inputs: files, folders and glob patterns.
+        out: the output folder (created if needed).
+        options: how to read, segment, assign roles and code, and which engine runs it; defaults
+            throughout when ``None``.
+        hook: progress over sessions (stage ``"code"``, postfix ``turns_s``), advanced once per
+            input file when its window is written.
+        models: an already built :class:`ModelSet` to reuse (it must match ``options``).
+
+    Returns:
+        A :class:`RunResult` with one record per input in input order (``failed`` records carry
+        the problem) and the paths of the aggregate files.
+
+    Raises:
+        UsageError: E401 when no input names a file; E402-E414 for options that cannot work.
+        ConfigError, ModelError: when the codebook, configs or models cannot be loaded.
+    """
+    options = options or CodeOptions()
+    hook = hook or NullHook()
+    out = Path(out)
+    started_at, started = datetime.now(timezone.utc), time.perf_counter()
+    run = resolve_run(out, options, models)
+    expanded = expand_inputs(inputs, exclude=out.resolve())
+    files = [entry for entry in expanded if isinstance(entry, Path)]
+    if not files:
+        given = ", ".join(str(i) for i in inputs) or "(no inputs)"
+        raise UsageError("E401", path=given)
+    ids = iter(unique_session_ids(files))
+    entries = [InputFile(entry, next(ids)) if isinstance(entry, Path) else entry for entry in expanded]
+
+    for folder in (out, out / CODED_DIR, out / STATE_DIR):
+        folder.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(folder)
+    run_key = run.key()
+    progress = Progress(hook)
+    hook.start("code", total=len(files), unit="session")
+    try:
+        if options.engine == "ray":
+            from .engines.ray_engine import code_with_ray
+
+            records = code_with_ray(run, entries, run_key, progress)
+        else:
+            from .engines.local import code_locally
+
+            records = code_locally(run, entries, run_key, progress)
+    finally:
+        hook.finish("code")
+    files_written = _write_aggregates(run, records)
+    manifest = _manifest(run, records, started_at, time.perf_counter() - started)
+    files_written["run"] = out / "run.json"
+    write_json(files_written["run"], manifest)
+    return RunResult(out=out, records=records, files=files_written)
+
+
+def _coded_sessions(run: BatchRun, records: Sequence[SessionRecord]):
+    """The coded sessions of this run's inputs, read back from their states, in input order."""
+    for record in records:
+        if record.status in ("coded", "skipped"):
+            state = read_state(run.out / STATE_DIR / f"{record.session_id}.json")
+            if state is None:  # removed under our feet; report rather than crash
+                raise TranscriptCoderError("E406", path=run.out / STATE_DIR,
+                                           detail=f"the state of {record.session_id} vanished during the run")
+            yield CodedSession.from_dict(state["session"])
+
+
+def _write_aggregates(run: BatchRun, records: Sequence[SessionRecord]) -> dict[str, Path]:
+    """``codes.csv``, ``sessions.csv`` and ``errors.csv`` from the per-session states."""
+    out = run.out
+    # Each state is read once: while codes.csv streams the sessions, their sessions.csv rows
+    # (one short row each, so all of them fit in memory where the sessions might not) are kept.
+    session_rows: list[list] = []
+
+    def summarised(sessions: Iterable[CodedSession]) -> Iterator[CodedSession]:
+        for session in sessions:
+            summary = summarize(session.session_id, session.utterances, run.codebook, run.score_config,
+                                session.roles.confidence)
+            session_rows.append(session_row(session, summary, run.codebook, run.score_config))
+            yield session
+
+    try:
+        codes_path = write_codes(out / "codes.csv", summarised(_coded_sessions(run, records)))
+        sessions_path = write_csv(out / "sessions.csv", session_header(run.codebook, run.score_config), session_rows)
+        errors_path = write_errors(out / "errors.csv",
+                                   ((r.input, r.session_id, p) for r in records for p in r.problems))
+    except OSError as exc:
+        raise TranscriptCoderError("E406", path=out, detail=exc.strerror or str(exc)) from None
+    return {"codes": codes_path, "sessions": sessions_path, "errors": errors_path, "coded": out / CODED_DIR}
+
+
+def _manifest(run: BatchRun, records: Sequence[SessionRecord], started_at: datetime, seconds: float) -> dict:
+    """``run.json``. Everything but ``this_run`` depends only on the inputs, models, configs and
+    options, so a resumed run writes the same manifest as an uninterrupted one."""
+    inputs = []
+    for r in records:
+        entry = {"input": r.input, "session_id": r.session_id,
+                 "status": "failed" if r.status == "failed" else "coded",
+                 "sha256": r.sha256, "fingerprint": r.fingerprint, "turns": r.turns, "units": r.units,
+                 "errors": [p.code for p in r.problems if p.level == "error"],
+                 "warnings": [p.code for p in r.problems if p.level == "warning"], "notes": r.notes}
+        inputs.append(entry)
+    coded = [r for r in records if r.status != "failed"]
+    return {
+        "transcript_coder": __version__,
+        "config": run.config(),
+        "models": run.models.manifest(),
+        "codebook": {"versions": run.codebook.versions(), "sha256": codebook_digest(run.codebook)},
+        "inputs": inputs,
+        "counts": {"inputs": len(records), "coded": len(coded), "failed": len(records) - len(coded),
+                   "turns": sum(r.turns for r in coded), "units": sum(r.units for r in coded),
+                   "warnings": sum(1 for r in coded for p in r.problems if p.level == "warning")},
+        "this_run": {
+            "started": started_at.isoformat(timespec="seconds"),
+            "seconds": round(seconds, 3),
+            "force": run.options.force,
+            "engine": run.options.engine,
+            "jobs": run.options.jobs,
+            "window_units": run.options.window_units,
+            "coded": [r.session_id for r in records if r.status == "coded"],
+            "skipped": [r.session_id for r in records if r.status == "skipped"],
+            "session_seconds": {r.session_id: round(r.seconds, 3) for r in records if r.session_id},
+        },
+    }
