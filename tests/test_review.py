@@ -130,3 +130,27 @@ def test_corrections_train_a_tiny_model_end_to_end(reviewed, tmp_path, codebook,
     assert (tmp_path / "model" / "model.safetensors").is_file()
     assert set(result.metrics["validation"]) == {"therapist_behaviour", "client_talk_type"}
     assert result.metrics["validation"]["therapist_behaviour"]["n"] == 22
+
+
+def test_the_workbook_highlights_exactly_the_units_the_report_flags(quickstart, codebook, tmp_path):
+    """On real coded output: a row is highlighted when any of its codes in codes.csv is below the
+    report's threshold, the rule behind the report's "check" flag."""
+    import openpyxl
+
+    from transcript_coder.report import load_report_config
+    from transcript_coder.review import review_export
+    from transcript_coder.writers.workbook import LOW_CONFIDENCE_FILL
+
+    out = quickstart[0]
+    threshold = load_report_config().low_confidence
+    _, decisions = read_rows(out / "codes.csv")
+    flagged = {(r["session_id"], int(r["utterance_index"])) for r in decisions
+               if r["confidence"] and float(r["confidence"]) < threshold}
+    result = review_export([out], tmp_path / "review.xlsx", codebook=codebook)
+    sheet = openpyxl.load_workbook(tmp_path / "review.xlsx")["review"]
+    header = [c.value for c in sheet[1]]
+    text = header.index("text")
+    highlighted = {(row[0].value, row[1].value) for row in sheet.iter_rows(min_row=2)
+                   if row[text].fill.fgColor.rgb.endswith(LOW_CONFIDENCE_FILL)}
+    assert flagged and highlighted == flagged and result.low_confidence == len(flagged)
+    assert result.total == sum(1 for _ in sheet.iter_rows(min_row=2))

@@ -27,7 +27,9 @@ UNITS = {
         ("C", "client", HOSTILE[0], {"client_talk_type": ("neutral", 0.55), "client_emotion": ("neutral", 0.70)}),
         ("T", "therapist", HOSTILE[1], {"therapist_behaviour": ("reflection", 0.42),
                                         "reflection_type": ("simple", 0.80)}),
-        ("C", "client", HOSTILE[2], {"client_talk_type": ("sustain", 0.97), "client_emotion": ("sadness", 0.93)}),
+        # client_emotion_fine is only in codes.csv (not a coded CSV column), as code writes it
+        ("C", "client", HOSTILE[2], {"client_talk_type": ("sustain", 0.97), "client_emotion": ("sadness", 0.93),
+                                     "client_emotion_fine": ("grief", 0.45)}),
     ],
     "s2": [
         ("T", "therapist", HOSTILE[3], {"therapist_behaviour": ("question", 0.95), "question_type": ("closed", 0.30)}),
@@ -49,7 +51,8 @@ def write_coded_output(out, units=UNITS, codes_csv=True):
                 row = {"session_id": session, "utterance_index": i, "turn_index": i, "speaker": speaker,
                        "role": role, "text": text}
                 for scheme, (code, confidence) in codes.items():
-                    row[scheme] = code
+                    if scheme in CODED_CSV_V1:
+                        row[scheme] = code
                     if scheme + "_confidence" in CODED_CSV_V1:
                         row[scheme + "_confidence"] = f"{confidence:.4f}"
                     long_rows.append([session, i, i, speaker, role, scheme, code, f"{confidence:.4f}", ""])
@@ -90,7 +93,11 @@ def test_workbook_has_one_row_per_unit_with_codes_confidence_and_empty_reviewed_
     assert rows[4]["lowest_confidence"] == 0.30 and rows[6]["lowest_confidence"] is None
     reviewed = [h for h in header if h.startswith("reviewed_")]
     assert reviewed == ["reviewed_therapist_behaviour", "reviewed_question_type", "reviewed_reflection_type",
-                        "reviewed_therapist_input_type", "reviewed_client_talk_type", "reviewed_client_emotion"]
+                        "reviewed_therapist_input_type", "reviewed_client_talk_type", "reviewed_client_emotion",
+                        "reviewed_client_emotion_fine"]
+    # a scheme only codes.csv has is shown (and ranks the unit) as the report shows it
+    assert (rows[3]["client_emotion_fine"], rows[3]["client_emotion_fine_confidence"]) == ("grief", 0.45)
+    assert rows[3]["lowest_confidence"] == 0.45 and rows[1]["client_emotion_fine"] is None
     assert all(r[h] is None for r in rows for h in reviewed)
     assert rows[1][TEXT_HASH_COLUMN] == text_hash(HOSTILE[0])
 
@@ -124,23 +131,23 @@ def test_dropdowns_list_the_codebook_code_ids_and_the_layout_is_readable(coded_o
         assert str(validation.sqref) == f"{column}2:{column}8"
     assert offered == {f"reviewed_{s}": codebook[s].code_ids for s in
                        ("therapist_behaviour", "question_type", "reflection_type", "therapist_input_type", "client_talk_type",
-                        "client_emotion")}
+                        "client_emotion", "client_emotion_fine")}
     assert sheet.freeze_panes == "A2"
     letter = {name: openpyxl.utils.get_column_letter(i + 1) for i, name in enumerate(header)}
     assert sheet.column_dimensions[letter["text"]].width == 80
     assert 8 <= sheet.column_dimensions[letter["session_id"]].width <= 40
     assert sheet.column_dimensions[letter[TEXT_HASH_COLUMN]].hidden
-    # highlighted: rows with a code below 0.6 (s1#1 0.55, s1#2 0.42, s2#0 0.30), not the others
+    # highlighted: rows with a code below 0.6 (s1#1 0.55, s1#2 0.42, s1#3 0.45, s2#0 0.30), not the others
     filled = [sheet[f"{letter['text']}{i + 2}"].fill.fgColor.rgb.endswith(LOW_CONFIDENCE_FILL) for i in range(7)]
-    assert filled == [False, True, True, False, True, False, False]
+    assert filled == [False, True, True, True, True, False, False]
 
 
 def test_least_confident_queue_ranks_units_across_the_whole_batch(coded_out, codebook):
     result = review_export([coded_out], coded_out / "q.xlsx", least_confident="3", codebook=codebook)
     assert [(u.row.session_id, u.row.utterance_index, u.lowest) for u in result.units] == [
-        ("s2", 0, 0.30), ("s1", 2, 0.42), ("s1", 1, 0.55)]
+        ("s2", 0, 0.30), ("s1", 2, 0.42), ("s1", 3, 0.45)]
     _, _, _, rows = sheet_rows(coded_out / "q.xlsx")
-    assert [(r["session_id"], r["utterance_index"]) for r in rows] == [("s2", 0), ("s1", 2), ("s1", 1)]
+    assert [(r["session_id"], r["utterance_index"]) for r in rows] == [("s2", 0), ("s1", 2), ("s1", 3)]
     # 6 units have a confidence (the 'other' unit has none): 50 % is 3 of them, 20 % rounds up to 2
     assert len(review_export([coded_out], coded_out / "h.xlsx", least_confident="50%", codebook=codebook).units) == 3
     assert len(review_export([coded_out], coded_out / "p.xlsx", least_confident="20%", codebook=codebook).units) == 2

@@ -300,10 +300,12 @@ def parse_queue_size(value: str | int) -> QueueSize:
 
 @dataclass
 class ReviewUnit:
-    """One unit as the workbook shows it: its coded row and every scheme's confidence."""
+    """One unit as the workbook shows it: its coded row, and its codes and their confidence for
+    every scheme (the coded CSV's, and those only ``codes.csv`` has, such as ``client_emotion_fine``)."""
 
     row: CodedRow
     confidence: dict[str, float]
+    codes: dict[str, str] = field(default_factory=dict)
 
     @property
     def lowest(self) -> float | None:
@@ -311,35 +313,43 @@ class ReviewUnit:
         return min(self.confidence.values()) if self.confidence else None
 
 
-def _read_confidences(codes_csv: Path) -> dict[tuple[str, int], dict[str, float]]:
-    confidences: dict[tuple[str, int], dict[str, float]] = {}
+Decisions = dict[tuple[str, int], dict[str, tuple[str, float]]]
+
+
+def _read_decisions(codes_csv: Path, codebook: Codebook) -> Decisions:
+    """``codes.csv``: per unit, each classifier scheme's code and confidence (roll-ups have none)."""
+    decisions: Decisions = {}
     with codes_csv.open(encoding="utf-8", newline="") as handle:
         for cells in csv.DictReader(handle):
             try:
+                scheme = cells["scheme"]
+                if scheme not in codebook or codebook[scheme].kind != "classifier":
+                    continue
                 key = (cells["session_id"], int(cells["utterance_index"]))
-                confidences.setdefault(key, {})[cells["scheme"]] = float(cells["confidence"])
+                decisions.setdefault(key, {})[scheme] = (cells["code"], float(cells["confidence"]))
             except (KeyError, ValueError, TypeError):
-                continue  # a roll-up has no confidence
-    return confidences
+                continue
+    return decisions
 
 
-def review_units(files: Sequence[CodedFile]) -> list[ReviewUnit]:
-    """Every unit of the coded files, in file order, with the confidence of each of its codes: the
-    coded CSV's ``<scheme>_confidence`` columns, completed from its output folder's ``codes.csv``
-    (``DIR/coded/x.csv`` -> ``DIR/codes.csv``, which has every scheme's, as the report shows them)."""
-    tables: dict[Path, dict[tuple[str, int], dict[str, float]]] = {}
+def review_units(files: Sequence[CodedFile], codebook: Codebook) -> list[ReviewUnit]:
+    """Every unit of the coded files, in file order, with every code and its confidence: the coded
+    CSV's columns, completed from its output folder's ``codes.csv`` (``DIR/coded/x.csv`` ->
+    ``DIR/codes.csv``), which has every scheme's, exactly as the report shows and flags them."""
+    tables: dict[Path, Decisions] = {}
     units = []
     for file in files:
         codes_csv = file.path.parent.parent / "codes.csv"
-        known_all: dict[tuple[str, int], dict[str, float]] = {}
+        decisions: Decisions = {}
         if file.path.parent.name == "coded" and codes_csv.is_file():
             if codes_csv not in tables:
-                tables[codes_csv] = _read_confidences(codes_csv)
-            known_all = tables[codes_csv]
+                tables[codes_csv] = _read_decisions(codes_csv, codebook)
+            decisions = tables[codes_csv]
         for row in file.rows:
-            known = known_all.get(row.key, {})
-            confidence = {s: known.get(s, row.confidence.get(s)) for s in row.codes}
-            units.append(ReviewUnit(row, {s: c for s, c in confidence.items() if c is not None}))
+            known = decisions.get(row.key, {})
+            codes = {**row.codes, **{s: code for s, (code, _) in known.items() if s not in row.codes}}
+            confidence = {s: known[s][1] if s in known else row.confidence.get(s) for s in codes}
+            units.append(ReviewUnit(row, {s: c for s, c in confidence.items() if c is not None}, codes))
     return units
 
 
@@ -371,10 +381,12 @@ class ReviewExport:
                 "highlighted")
 
 
-def workbook_schemes(files: Sequence[CodedFile], codebook: Codebook) -> list[str]:
-    """The classifier schemes any of the files has a column for, in the files' column order."""
+def workbook_schemes(files: Sequence[CodedFile], units: Sequence[ReviewUnit], codebook: Codebook) -> list[str]:
+    """The classifier schemes to show: those the files have columns for, in the files' column
+    order, then those only ``codes.csv`` has (``client_emotion_fine``), in codebook order."""
     present = {s: None for f in files for s in (*f.schemes, *f.reviewed_schemes) if s in codebook}
-    return list(present)
+    extra = {s for u in units for s in u.codes if s not in present}
+    return [*present, *(s.id for s in codebook.ordered() if s.id in extra)]
 
 
 def build_review_sheet(units: Sequence[ReviewUnit], schemes: Sequence[str], codebook: Codebook, threshold: float,
@@ -397,7 +409,7 @@ def build_review_sheet(units: Sequence[ReviewUnit], schemes: Sequence[str], code
         values: list[object] = [row.session_id, row.utterance_index, row.turn_index, row.speaker, row.role,
                                 row.start, row.end, text]
         for scheme in schemes:
-            values += [row.codes.get(scheme, ""), unit.confidence.get(scheme)]
+            values += [unit.codes.get(scheme, ""), unit.confidence.get(scheme)]
         values += [unit.lowest, *(row.reviewed.get(s, "") for s in schemes), text_hash(cell_text(row.text))]
         rows.append(values)
         low.append(unit.lowest is not None and unit.lowest < threshold)
@@ -428,13 +440,13 @@ def review_export(inputs: Sequence[str | Path], out: str | Path, *, least_confid
     queue = parse_queue_size(least_confident) if least_confident is not None else None
     threshold = load_report_config(config_path).low_confidence if low_confidence is None else low_confidence
     files = read_coded_files(inputs, codebook)
-    units = review_units(files)
+    units = review_units(files, codebook)
+    schemes = workbook_schemes(files, units, codebook)
     total = len(units)
     if queue is not None:
         units = least_confident_units(units, queue)
         if not units:
             raise DataError("E512", path=" ".join(map(str, inputs)))
-    schemes = workbook_schemes(files, codebook)
     about = [("coded output", " ".join(map(str, inputs))),
              ("rows", f"the {len(units)} least confident of {total} units, least confident first "
                       f"(--least-confident {queue})" if queue else f"all {total} units"),
