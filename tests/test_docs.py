@@ -37,3 +37,63 @@ def test_readme_documents_every_cli_command():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for name in COMMANDS:
         assert f"transcript-coder {name}" in readme, name
+
+
+def _readme_section(title: str) -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    return readme.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_readme_example_of_duplicate_session_ids_is_what_the_code_does():
+    from pathlib import Path
+
+    from transcript_coder.inputs import unique_session_ids
+
+    section = _readme_section("Coding transcripts")
+    found = re.search(r"For example,\s+`([^`]+)` and `([^`]+)` in one run become sessions `([^`]+)` and `([^`]+)`",
+                      section)
+    assert found, "the README gives an example of two inputs sharing a name"
+    first, second, first_id, second_id = found.groups()
+    assert unique_session_ids([Path(first), Path(second)]) == [first_id, second_id]
+    suffix = second_id[len(first_id):]
+    assert f"made unique (`{suffix}`, `{suffix.replace('2', '3')}`, ...)" in section
+
+
+def _env_table() -> dict[str, tuple[str, str]]:
+    rows = re.findall(r"^\| `(TRANSCRIPT_CODER_[A-Z_]+)` \| (.*?) \| (.*?) \|$",
+                      _readme_section("Folders and environment variables"), flags=re.M)
+    return {name: (what, default) for name, what, default in rows}
+
+
+def test_readme_documents_every_environment_variable_the_code_reads():
+    used = set()
+    for folder in ("src", "tests", ".ci"):
+        for path in (ROOT / folder).rglob("*"):
+            if path.is_file() and path.suffix in {".py", ""} and "egg-info" not in str(path):
+                used |= set(re.findall(r"TRANSCRIPT_CODER_[A-Z_]*[A-Z]", path.read_text(encoding="utf-8", errors="ignore")))
+    assert set(_env_table()) == used
+
+
+def test_readme_and_code_agree_on_transcript_coder_home(tmp_path, monkeypatch):
+    from transcript_coder import paths
+    from transcript_coder.encoders import encoders_dir
+    from transcript_coder.report import load_report_config  # noqa: F401 (reads <home>/configs/report.yaml)
+    from transcript_coder.roles import default_role_config_path
+    from transcript_coder.summarize import default_score_config_path
+    from transcript_coder.train import runs_dir
+
+    table = _env_table()
+    for name in ("TRANSCRIPT_CODER_ENCODERS", "TRANSCRIPT_CODER_RUNS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TRANSCRIPT_CODER_HOME", str(tmp_path))
+    derived = {paths.codebooks_dir(), paths.models_dir(), encoders_dir(), runs_dir(), default_role_config_path(),
+               default_score_config_path()}
+    section = _readme_section("Folders and environment variables")
+    home_row = table["TRANSCRIPT_CODER_HOME"][0]
+    for path in derived:
+        relative = path.relative_to(tmp_path)
+        assert f"`{relative.parts[0]}/`" in home_row, relative
+        if len(relative.parts) > 1:  # a config file or folder under configs/ is named in the paragraph
+            assert f"`{relative.as_posix()}" in section, relative
+    assert encoders_dir() == tmp_path / table["TRANSCRIPT_CODER_ENCODERS"][1].strip("`").replace("<home>/", "")
+    assert runs_dir() == tmp_path / table["TRANSCRIPT_CODER_RUNS"][1].strip("`").replace("<home>/", "")

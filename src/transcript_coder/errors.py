@@ -104,6 +104,8 @@ class Errors:
     E415 = "{path}: skipped while searching {folder}: {detail}"
     E416 = ("{path}: another transcript-coder run (process {pid}) is writing to this output folder; wait "
             "for it to finish or choose another --out")
+    E417 = ("{feature} needs {package}, which is not installed or cannot be imported: "
+            "pip install \"transcript_coder[{extra}]\" ({detail})")
 
     # --- review and agreement -------------------------------------------------------------
     E501 = ("{path} row {row}, column '{column}': '{value}' is not a code of scheme '{scheme}'{suggestion} "

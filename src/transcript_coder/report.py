@@ -315,9 +315,11 @@ def report(out_dir: str | Path, *, human: Sequence[str | Path] | None = None, hu
     Raises:
         DataError: E509 when ``out_dir`` is not a coding output folder.
         ConfigError: for an invalid ``configs/report.yaml``.
+        UsageError: E417 when matplotlib cannot be imported.
     """
-    from .writers.html import write_report  # the only place matplotlib is imported
+    from .writers.html import require_matplotlib, write_report  # the only place matplotlib is imported
 
+    require_matplotlib()  # before any work: a missing dependency is E417, never a traceback halfway
     out_dir = Path(out_dir)
     missing = [name for name in ("coded", "codes.csv", "sessions.csv") if not (out_dir / name).exists()]
     if missing:

@@ -49,6 +49,21 @@ def format_score(value: float | None, unit: str) -> str:
 
 
 # ------------------------------------------------------------------------------------ plots
+def require_matplotlib() -> None:
+    """Check that matplotlib can be imported (a core dependency, but an install may have skipped it).
+
+    Raises:
+        UsageError: E417 naming the extra to install.
+    """
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as error:
+        from ..errors import UsageError
+
+        raise UsageError("E417", feature="the HTML report", package="matplotlib", extra="report",
+                         detail=str(error)) from None
+
+
 def render_plot(plot: PlotData) -> str:
     """One plot as an ``<svg>`` element (matplotlib, Agg, deterministic ids and no date)."""
     import matplotlib
