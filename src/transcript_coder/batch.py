@@ -48,6 +48,7 @@ from .coding import CodingResources
 from .configfile import file_sha256
 from .engines import DEFAULT_WINDOW_UNITS, ENGINES
 from .engines.prepare import PreparedSession
+from .environment import environment
 from .errors import InputError, TranscriptCoderError, UsageError
 from .inputs import InputFile, expand_inputs, unique_session_ids
 from .paths import codebooks_dir
@@ -488,6 +489,7 @@ def _manifest(run: BatchRun, records: Sequence[SessionRecord], started_at: datet
     coded = [r for r in records if r.status != "failed"]
     return {
         "transcript_coder": __version__,
+        "environment": environment(),
         "config": run.config(),
         "models": run.models.manifest(),
         "codebook": {"versions": run.codebook.versions(), "sha256": codebook_digest(run.codebook)},
