@@ -18,6 +18,8 @@ from transcript_coder.roles import (
     role_warnings,
 )
 
+from .pipeline_support import model_set  # noqa: F401 (fixture)
+
 # The session of the issue: the header named the people, the dialogue used their names.
 ISSUE_HEADER = """Transcript of session 3
 Therapist: Dr. Smith
@@ -176,3 +178,31 @@ def test_reader_notes_become_coded_warnings_with_their_line(tmp_path):
     assert session.warnings == ["line 3: 'Note:' read as text, not as a speaker label"]
     [warning] = reader_warnings(session)
     assert (warning.code, warning.line, warning.path) == ("E124", 3, str(tmp_path / "session.txt"))
+
+
+def test_header_sessions_are_coded_and_warnings_reach_the_console_and_errors_csv(tmp_path, model_set):
+    """The issue's run, end to end with the real models: the header session codes all of the
+    client's turns, and every reader and role warning is in errors.csv and on the console."""
+    from transcript_coder.batch import code
+
+    from .pipeline_support import read_rows
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    write(inputs, ISSUE_HEADER, "header.txt")
+    write(inputs, "Therapist: How was the week?\nClient: Long.\nMaria: Can I say something?\nTherapist: Please.\n"
+                  "Maria: He never sleeps.\nClient: That's not true.\nMaria: It is.\nNote: the recording stops.\n",
+          "family.txt")
+    result = code([inputs], tmp_path / "out", models=model_set)
+    assert result.ok
+    _, sessions = read_rows(tmp_path / "out" / "sessions.csv")
+    header = next(r for r in sessions if r["input"].endswith("header.txt"))
+    assert (header["role_method"], header["turns_therapist"], header["turns_client"], header["turns_other"]) == (
+        "metadata", "8", "8", "0")
+    assert header["warnings"] == ""
+    _, errors = read_rows(tmp_path / "out" / "errors.csv")
+    assert [(r["input"].rsplit("/", 1)[-1], r["code"], r["line"], r["level"]) for r in errors] == [
+        ("family.txt", "E124", "8", "warning"), ("family.txt", "E125", "", "warning")]
+    assert "'Note:' read as text" in errors[0]["message"] and "'Maria' has 3 turns" in errors[1]["message"]
+    console = result.report()
+    assert "E124: " in console and "E125: " in console

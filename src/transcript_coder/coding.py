@@ -31,7 +31,7 @@ from .classify import ModelSet, Predictions
 from .codebook import Codebook
 from .codes import attach_codes, wanted_schemes
 from .errors import InputError, TranscriptCoderError
-from .readers import UNKNOWN_SPEAKER
+from .readers import UNKNOWN_SPEAKER, reader_warnings
 from .results import CodedSession, Problem
 from .roles import RoleConfig, assign_roles, attach_roles, needs_evidence, pool_evidence, resolve_roles, role_warnings
 from .segment import segment
@@ -173,8 +173,9 @@ def code_sessions(sessions: Sequence[SessionUnits], resources: CodingResources
         def finish(i=i, item=item, units=units):
             predictions = first.get(i, Predictions.empty(len(units))).merge(second[i])
             coded = attach_codes(units, predictions, resources.codebook)
-            warnings = [Problem.from_error(w, "warning")
-                        for w in role_warnings(item.session, assignments[i], resources.role_config)]
+            # What reading noticed (E120, E121, notes as E124), then what the roles look like.
+            warnings = [Problem.from_error(w, "warning") for w in reader_warnings(item.session)
+                        + role_warnings(item.session, assignments[i], resources.role_config)]
             session = item.session
             return CodedSession(session_id=session.session_id, source=item.source or str(_session_path(item)),
                                 reader=session.reader, unit=resources.unit, n_turns=len(session.turns),
