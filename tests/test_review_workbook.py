@@ -274,3 +274,19 @@ def test_two_supervisors_workbooks_give_their_agreement(coded_out, tmp_path, cap
     printed = capsys.readouterr().out
     assert "Cohen's kappa 0.400   Krippendorff's alpha 0.444" in printed
     assert "therapist_behaviour" not in json.loads(out.read_text(encoding="utf-8"))["schemes"]
+
+
+def test_the_workbook_name_must_end_in_xlsx_and_the_review_sheet_is_found_wherever_it_is(coded_out, codebook,
+                                                                                          tmp_path):
+    with pytest.raises(UsageError) as err:
+        review_export([coded_out], tmp_path / "review.csv", codebook=codebook)
+    assert err.value.code == "E410" and ".xlsx" in str(err.value) and not (tmp_path / "review.csv").exists()
+    book = tmp_path / "review.xlsx"
+    review_export([coded_out], book, codebook=codebook)
+    fill(book, {("s2", 1, "reviewed_client_emotion"): "fear"})
+    workbook = openpyxl.load_workbook(book)
+    workbook.move_sheet("review", offset=2)  # a supervisor dragged the sheet tab to the end
+    workbook.save(book)
+    assert openpyxl.load_workbook(book).sheetnames[0] != "review"
+    result = review_import([book], tmp_path / "c.csv", codebook=codebook)
+    assert len(result.units) == 7 and result.n_reviewed_cells == 1

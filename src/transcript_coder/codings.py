@@ -10,7 +10,7 @@ Which columns hold the codes is a choice (:data:`COLUMN_SOURCES`):
 ``merged``    the reviewed code where a supervisor gave one, else the plain column.
 
 A coded table is a CSV or a review workbook (``.xlsx``, :mod:`transcript_coder.writers.workbook`):
-both have the same columns, and a workbook's first sheet is read like the CSV.
+both have the same columns, and a workbook's ``review`` sheet (else its first) is read like the CSV.
 """
 
 from __future__ import annotations
@@ -143,8 +143,9 @@ def _cell_text(value: object) -> str:
 
 
 def _xlsx_table(path: Path) -> Table:
-    """The first sheet of a workbook: row 1 is the header; rows with no value at all are skipped.
-    Formula cells read as the value the spreadsheet last computed (``data_only``)."""
+    """The ``review`` sheet of a workbook (else its first sheet): row 1 is the header; rows with no
+    value at all are skipped. Formula cells read as the value the spreadsheet last computed
+    (``data_only``)."""
     try:
         import openpyxl
     except ImportError as exc:  # a core dependency; only a broken install gets here
@@ -154,7 +155,8 @@ def _xlsx_table(path: Path) -> Table:
     except Exception as exc:  # zipfile.BadZipFile, KeyError, InvalidFileException...
         raise DataError("E505", path=path, columns=f"not a readable .xlsx workbook: {type(exc).__name__}") from None
     try:
-        values = workbook.worksheets[0].iter_rows(values_only=True)
+        sheet = workbook["review"] if "review" in workbook.sheetnames else workbook.worksheets[0]
+        values = sheet.iter_rows(values_only=True)
         header = [_cell_text(v).strip() for v in next(values, ())]
         rows = [(number, {name: _cell_text(v) for name, v in zip(header, row) if name})
                 for number, row in enumerate(values, start=2) if any(v not in (None, "") for v in row)]

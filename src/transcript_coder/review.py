@@ -429,13 +429,15 @@ def review_export(inputs: Sequence[str | Path], out: str | Path, *, least_confid
     ``low_confidence`` (default: the report's threshold, ``configs/report.yaml``) are highlighted.
 
     Raises:
-        UsageError: E410 for a bad ``least_confident``.
+        UsageError: E410 for a bad ``least_confident`` or an ``out`` not ending in ``.xlsx``.
         DataError: E505/E506 for inputs that are not coded output; E512 when a queue is asked for
             but no unit has a confidence.
     """
     from .report import load_report_config
     from .writers.workbook import write_review_workbook
 
+    if Path(out).suffix.lower() != ".xlsx":
+        raise UsageError("E410", option="out", detail="a workbook file name ending in .xlsx", value=out)
     codebook = codebook or load_codebook()
     queue = parse_queue_size(least_confident) if least_confident is not None else None
     threshold = load_report_config(config_path).low_confidence if low_confidence is None else low_confidence
