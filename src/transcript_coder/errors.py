@@ -126,6 +126,8 @@ class Errors:
             "have changed it (text starting with =, +, - or @ evaluated as a formula)")
     E512 = "{path}: no unit has a confidence to rank by; --least-confident needs the model's confidence columns"
     E513 = "{path}: reading and writing .xlsx workbooks needs openpyxl: pip install openpyxl ({detail})"
+    E514 = ("{path} row {row}: reviewed unit (session '{session}', utterance_index {index}) is not in the "
+            "coded output {out}; its reviewed codes cannot be placed")
 
 
 class TranscriptCoderError(Exception):
