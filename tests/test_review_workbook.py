@@ -111,6 +111,16 @@ def test_transcript_text_is_never_a_formula(coded_out, codebook):
     formulas = [(ws.title, c.coordinate) for ws in workbook.worksheets for row in ws.iter_rows() for c in row
                 if c.data_type == "f"]
     assert formulas == []
+    # and in the file itself: no formula element anywhere, each text stored as a string
+    import zipfile
+    from xml.sax.saxutils import escape
+
+    with zipfile.ZipFile(coded_out / "review.xlsx") as archive:
+        names = archive.namelist()
+        xml = "".join(archive.read(n).decode() for n in names
+                      if n.startswith("xl/worksheets/sheet") or n == "xl/sharedStrings.xml")
+    assert "<f>" not in xml and "<f " not in xml
+    assert all(f"<t>{escape(h)}</t>" in xml or f'<t xml:space="preserve">{escape(h)}</t>' in xml for h in HOSTILE)
     text_col = header.index("text") + 1
     for row in sheet.iter_rows(min_row=2, min_col=text_col, max_col=text_col):
         assert row[0].data_type == "s"
