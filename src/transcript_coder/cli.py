@@ -205,6 +205,20 @@ def codebooks_cli(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("annotations")
+def annotations_cli(args: argparse.Namespace) -> int:
+    """``transcript-coder annotations agreement [--json FILE]``: agreement between the team's
+    annotation passes (data/annotations/) and the relationship rules' precision / recall."""
+    from .annotations import annotation_agreement
+
+    result = annotation_agreement(directory=args.directory, annomi=args.annomi, rules=not args.no_rules,
+                                  json_path=args.json)
+    print(result.table())
+    if args.json:
+        print(f"\nwrote {args.json}")
+    return 0
+
+
 @command("code")
 def code_cli(args: argparse.Namespace) -> int:
     """``transcript-coder code INPUT... --out DIR``: code transcripts in a batch.
@@ -275,6 +289,9 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "export qdpx": ("transcript-coder export qdpx coded_run --out project.qdpx",
                     "transcript-coder export qdpx coded_run --columns merged --reviewer ana=review_ana.xlsx "
                     "--out reviewed.qdpx   # or: --codebook-only --out codes.qdc"),
+    "annotations": ("transcript-coder annotations agreement",),
+    "annotations agreement": ("transcript-coder annotations agreement",
+                              "transcript-coder annotations agreement --json agreement.json --no-rules"),
     "codebooks": ("transcript-coder codebooks", "transcript-coder codebooks my_lab/codebooks | head"),
 }
 
@@ -431,6 +448,16 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--codebook-only", dest="codebook_only", action="store_true",
                    help="write only the codebook as a REFI codebook exchange file (.qdc); DIR is not needed")
     q.add_argument("--codebooks", metavar="DIR", help="codebook folder (default: configs/codebooks)")
+
+    p = add_command(sub, "annotations", help="the team's annotation passes: agreement per code")
+    annotations_sub = p.add_subparsers(dest="action", required=True)
+    q = add_command(annotations_sub, "agreement", parent="annotations",
+                    help="Cohen's kappa, Krippendorff's alpha and prevalence per code between passes; the "
+                         "relationship rules' precision and recall against pass 1")
+    q.add_argument("--directory", help="annotation folder (default: data/annotations)")
+    q.add_argument("--annomi", help="AnnoMI development CSV (default: $TRANSCRIPT_CODER_DATA/annomi/annomi_full_dev.csv)")
+    q.add_argument("--no-rules", dest="no_rules", action="store_true", help="skip scoring the relationship rules")
+    q.add_argument("--json", help="also write the figures as JSON here")
 
     p = add_command(sub, "codebooks", help="validate a codebook folder and list its schemes")
     p.add_argument("directory", nargs="?", help="default: configs/codebooks")

@@ -19,6 +19,24 @@ from .paths import codebooks_dir
 
 _ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 
+#: A multi-label cell lists its code ids in codebook order joined by this (``affirm;persuade``).
+MULTI_SEPARATOR = ";"
+#: What a reviewer types in a multi-label ``reviewed_`` cell for "none of the codes" (an empty
+#: reviewed cell means "not reviewed").
+NO_CODES = "none"
+
+
+def split_codes(cell: str | None) -> list[str]:
+    """The code ids of a cell: ``"a;b"`` -> ``["a", "b"]``; empty or ``None`` -> ``[]``. A
+    single-label cell gives its one code."""
+    return [c.strip() for c in cell.split(MULTI_SEPARATOR) if c.strip()] if cell else []
+
+
+def join_codes(scheme: "Scheme", codes) -> str:
+    """The cell of a set of ``scheme``'s code ids: codebook order, joined, each once; ``""`` when none."""
+    chosen = set(codes)
+    return MULTI_SEPARATOR.join(c for c in scheme.code_ids if c in chosen)
+
 
 class CodeSpec(StrictModel):
     """One code of a scheme: its id (used in files and models), display name and definition."""
@@ -49,14 +67,23 @@ class Scheme(StrictModel):
     which role inference reads); it is not written as a code column.
 
     ``kind: classifier`` schemes are predicted by a model head; ``kind: rollup`` schemes are
-    derived from other schemes' codes by ``rules`` (first match wins, else ``default``).
+    derived from other schemes' codes by ``rules`` (first match wins, else ``default``; with
+    ``multi_label`` every matching rule's code); ``kind: rules`` schemes are assigned from the
+    unit's text by the registered ``tagger`` (:mod:`transcript_coder.taggers`) reading ``lexicon``
+    (a file path relative to the scheme file), no model involved.
+
+    ``multi_label: true`` codes a unit with a *set* of the scheme's codes (possibly empty), written
+    as the code ids in codebook order joined by :data:`MULTI_SEPARATOR`; otherwise a unit has one code.
     """
 
     id: str = Field(pattern=_ID_PATTERN)
     version: int = Field(ge=1)
     name: str = Field(min_length=1)
     role: Literal["therapist", "client", "other", "any"]
-    kind: Literal["classifier", "rollup"] = "classifier"
+    kind: Literal["classifier", "rollup", "rules"] = "classifier"
+    multi_label: bool = False
+    tagger: str | None = None
+    lexicon: str | None = None
     source: str = ""
     description: str = ""
     applies_when: Condition | None = None
@@ -86,6 +113,12 @@ class Scheme(StrictModel):
                 raise ValueError(f"default '{self.default}' is not one of this scheme's codes")
         elif self.rules or self.default is not None:
             raise ValueError("'rules' and 'default' are only for kind: rollup")
+        if self.kind == "rules" and not self.tagger:
+            raise ValueError("a kind: rules scheme needs 'tagger' (a registered tagger name)")
+        if self.kind != "rules" and (self.tagger or self.lexicon):
+            raise ValueError("'tagger' and 'lexicon' are only for kind: rules")
+        if self.multi_label and NO_CODES in ids:
+            raise ValueError(f"a multi_label scheme cannot have a code '{NO_CODES}' (it marks an empty set in reviews)")
         return self
 
     @property
@@ -106,11 +139,21 @@ class Scheme(StrictModel):
         return cond is None or codes.get(cond.scheme) in cond.codes
 
     def roll_up(self, codes: dict[str, str]) -> str | None:
-        """The roll-up code for a unit already coded with ``codes`` (rollup schemes only)."""
-        for rule in self.rules:
-            if all(codes.get(scheme) in allowed for scheme, allowed in rule.when.items()):
-                return rule.code
-        return self.default
+        """The roll-up code for a unit already coded with ``codes`` (rollup schemes only).
+
+        A condition on a multi-label scheme holds when any of the unit's codes of it is allowed
+        (``codes`` holds its :data:`MULTI_SEPARATOR`-joined cell). A multi-label roll-up gets every
+        matching rule's code, in codebook order and joined; the others the first match's.
+        """
+        matched = [rule.code for rule in self.rules
+                   if all(set(split_codes(codes.get(scheme))) & set(allowed) for scheme, allowed in rule.when.items())]
+        if not matched:
+            return self.default
+        return join_codes(self, matched) if self.multi_label else matched[0]
+
+    def schemes_read(self, code_id: str | None = None) -> list[str]:
+        """The schemes this roll-up's rules read (only the rules of ``code_id`` when given), sorted."""
+        return sorted({s for rule in self.rules if code_id in (None, rule.code) for s in rule.when})
 
 
 @dataclass(frozen=True)
@@ -159,6 +202,11 @@ class Codebook:
         self.__dict__["_ordered"] = (key, tuple(done.values()))
         return list(done.values())
 
+    def lexicon_path(self, scheme_id: str) -> Path | None:
+        """The lexicon file of a ``kind: rules`` scheme, resolved against its scheme file's folder."""
+        scheme = self[scheme_id]
+        return None if scheme.lexicon is None else (self.files[scheme_id].parent / scheme.lexicon).resolve()
+
     def versions(self) -> dict[str, int]:
         """Scheme id -> version, for run manifests."""
         return {s.id: s.version for s in self.schemes.values()}
@@ -188,6 +236,8 @@ def load_codebook(directory: str | Path | None = None) -> Codebook:
         sources[scheme.id] = path
     for scheme in schemes.values():
         path = sources[scheme.id]
+        if scheme.lexicon is not None and not (path.parent / scheme.lexicon).is_file():
+            raise ConfigError("E002", path=path, key="lexicon", detail=f"file not found: {path.parent / scheme.lexicon}")
         refs: list[tuple[str, str, list[str]]] = []
         if scheme.applies_when:
             refs.append(("applies_when", scheme.applies_when.scheme, scheme.applies_when.codes))

@@ -26,6 +26,7 @@ class Errors:
     E005 = "{path}: {key}: rule refers to unknown scheme or code '{ref}'"
     E006 = "{path}: codebook directory has no *.yaml files"
     E007 = "{path}: not found"
+    E008 = "{path}: tagger '{tagger}' is not registered (known: {known})"
 
     # --- transcript input -------------------------------------------------------------------
     E101 = "{path}: file is empty or contains only whitespace"
@@ -128,6 +129,11 @@ class Errors:
     E513 = "{path}: reading and writing .xlsx workbooks needs openpyxl: pip install openpyxl ({detail})"
     E514 = ("{path} row {row}: reviewed unit (session '{session}', utterance_index {index}) is not in the "
             "coded output {out}; its reviewed codes cannot be placed")
+    E520 = "{path} row {row}, column '{column}': '{value}' is not a code of scheme '{scheme}' (codes: {codes})"
+    E521 = ("{path} row {row}: transcript {transcript} utterance {utterance} is labelled twice in this pass "
+            "(also row {other})")
+    E522 = ("{path} row {row}: transcript {transcript} utterance {utterance} is not a {role} turn of the AnnoMI "
+            "development set ({data}); the labels and the data do not match")
 
 
 class TranscriptCoderError(Exception):

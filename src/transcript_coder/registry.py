@@ -1,4 +1,4 @@
-"""Registered, versioned names for pluggable parts (readers, segmenters, runtimes).
+"""Registered, versioned names for pluggable parts (readers, segmenters, runtimes, rule taggers).
 
 A behaviour change gets a new version (``"labelled_text.v2"``) so that an old run's ``run.json``
 still names exactly what produced it.
@@ -47,3 +47,4 @@ class Registry(Generic[T]):
 readers: Registry = Registry("reader")
 segmenters: Registry = Registry("segmenter")
 runtimes: Registry = Registry("runtime")
+taggers: Registry = Registry("tagger")
