@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import pickle
 import shutil
+import time
 import tracemalloc
 import zipfile
 from pathlib import Path
@@ -24,6 +26,10 @@ from transcript_coder.report import page_file_names, report
 from transcript_coder.writers import write_text
 
 from .pipeline_support import model_set, quickstart, read_rows  # noqa: F401 (fixtures)
+
+#: Peak RSS (MB) a run coding a 5 MB transcript of short turns may reach (it is refused; the
+#: models and reading the file set the peak). Measured: see the README's "Limits" paragraph.
+PEAK_RSS_BOUND_MB = 1100
 
 CLEAN = ("Therapist: What brings you here today?\n"
          "Client: I have been drinking too much and I want to cut down.\n"
@@ -252,3 +258,361 @@ def test_review_import_refuses_a_csv_with_a_repeated_utterance_index(tmp_path, q
     assert not (tmp_path / "corrections.csv").exists()
     assert main(["review", "import", str(reviewed), "--out", str(tmp_path / "corrections.csv")]) == 1
     assert "E510" in capsys.readouterr().err and not (tmp_path / "corrections.csv").exists()
+
+
+# ================================================================== batch runs
+# Each case codes a hostile input beside a clean session, checks the exact code, and that the clean
+# session was coded (and the aggregates written).
+def _clean(folder: Path, name: str = "clean.txt") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(CLEAN, encoding="utf-8")
+    return path
+
+
+def _errors(out: Path) -> list[tuple[str, str, str, str]]:
+    """errors.csv as (session_id, level, code, line) rows."""
+    return [(r["session_id"], r["level"], r["code"], r["line"]) for r in read_rows(out / "errors.csv")[1]]
+
+
+def _assert_clean_coded(result, out: Path, session_id: str = "clean") -> None:
+    record = next(r for r in result.records if r.session_id == session_id)
+    assert record.status == "coded" and record.units == 4
+    assert len(read_rows(out / "coded" / f"{session_id}.csv")[1]) == 4
+    assert session_id in [r["session_id"] for r in read_rows(out / "sessions.csv")[1]]
+    assert (out / "codes.csv").is_file() and (out / "run.json").is_file()
+
+
+def test_batch_with_a_lone_surrogate_codes_every_session_and_resumes(tmp_path, model_set):
+    from transcript_coder.batch import code
+
+    inputs = tmp_path / "in"
+    _clean(inputs)
+    (inputs / "surrogate.json").write_text(
+        '[{"speaker": "Client \\ud800", "text": "I feel stuck \\udfff."},'
+        ' {"speaker": "Therapist", "text": "Stuck how?"}]', encoding="utf-8")
+    out = tmp_path / "out"
+    result = code([inputs], out, models=model_set)
+    assert {r.session_id: r.status for r in result.records} == {"clean": "coded", "surrogate": "coded"}
+    assert ("surrogate", "warning", "E120", "") in _errors(out)
+    coded = read_rows(out / "coded" / "surrogate.csv")[1]
+    assert coded[0]["speaker"] == "Client \ufffd" and coded[0]["text"] == "I feel stuck \ufffd."
+    _assert_clean_coded(result, out)
+    again = code([inputs], out, models=model_set)  # the resume no longer crashes on it
+    assert {r.status for r in again.records} == {"skipped"}
+
+
+def test_batch_with_a_damaged_utf8_byte_warns_e121_with_the_line(tmp_path, model_set):
+    from transcript_coder.batch import code
+
+    inputs = tmp_path / "in"
+    _clean(inputs)
+    (inputs / "damaged.txt").write_bytes(
+        "Therapist: Un café?\nClient: Oui, un caf\xff au lait.\nTherapist: Très bien.\nClient: Merci.\n"
+        .encode("utf-8").replace(b"\xc3\xbf", b"\xff"))
+    out = tmp_path / "out"
+    result = code([inputs], out, models=model_set)
+    assert ("damaged", "warning", "E121", "2") in _errors(out)
+    texts = [r["text"] for r in read_rows(out / "coded" / "damaged.csv")[1]]
+    assert texts[0] == "Un café?" and texts[1] == "Oui, un caf\ufffd au lait."
+    assert "E121: " in result.report()
+    _assert_clean_coded(result, out)
+
+
+def test_a_failure_while_storing_one_session_is_that_sessions_error(tmp_path, model_set, monkeypatch):
+    import transcript_coder.batch as batch
+
+    inputs = tmp_path / "in"
+    _clean(inputs)
+    _clean(inputs, "poison.txt")
+    real = batch.write_coded_session
+
+    def failing(path, session, layout):
+        if session.session_id == "poison":
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+        return real(path, session, layout)
+
+    monkeypatch.setattr(batch, "write_coded_session", failing)
+    out = tmp_path / "out"
+    result = batch.code([inputs], out, models=model_set)
+    poison = next(r for r in result.records if r.session_id == "poison")
+    assert poison.status == "failed" and [p.code for p in poison.problems] == ["E405"]
+    assert "could not be stored" in poison.problems[0].message
+    assert ("poison", "error", "E405", "") in _errors(out)
+    assert not (out / "coded" / "poison.csv").exists() and not (out / ".state" / "poison.json").exists()
+    _assert_clean_coded(result, out)
+
+
+def test_batch_with_a_docx_zip_bomb_refuses_it_and_codes_the_rest(tmp_path, model_set):
+    from transcript_coder.batch import code
+
+    inputs = tmp_path / "in"
+    _clean(inputs)
+    _docx(inputs / "bomb.docx", b"<w:t>aaaaa</w:t>" * 65536, 80)
+    out = tmp_path / "out"
+    result = code([inputs], out, models=model_set)
+    assert ("bomb", "error", "E122", "") in _errors(out)
+    _assert_clean_coded(result, out)
+
+
+# ------------------------------------------------------------------ 3. memory inside one session
+def test_a_session_over_the_unit_limit_is_refused_with_e123(tmp_path, model_set):
+    from transcript_coder.batch import CodeOptions, code
+
+    inputs = tmp_path / "in"
+    _clean(inputs)
+    (inputs / "long.txt").write_text("".join(f"Therapist: Turn {i}.\nClient: Yes {i}.\n" for i in range(30)))
+    out = tmp_path / "out"
+    result = code([inputs], out, CodeOptions(max_units=50), models=model_set)
+    [problem] = next(r for r in result.records if r.session_id == "long").problems
+    assert problem.code == "E123" and "60 turns" in problem.message and "50 units" in problem.message
+    assert "--max-units" in problem.message
+    _assert_clean_coded(result, out)
+
+
+def test_an_input_over_the_size_limit_is_refused_before_it_is_read(tmp_path, model_set, monkeypatch):
+    import transcript_coder.readers as readers
+    from transcript_coder.batch import CodeOptions, code
+
+    inputs = tmp_path / "in"
+    _clean(inputs)
+    (inputs / "big.txt").write_text("Therapist: Hello.\nClient: Hi.\n" * 40000)  # 1.1 MB
+    read = []
+    real = readers.read_transcript
+    monkeypatch.setattr(readers, "read_transcript", lambda path, *a, **k: read.append(Path(path).name) or real(path, *a, **k))
+    out = tmp_path / "out"
+    result = code([inputs], out, CodeOptions(max_input_mb=1), models=model_set)
+    [problem] = next(r for r in result.records if r.session_id == "big").problems
+    assert problem.code == "E123" and "1.1 MB" in problem.message and "--max-input-mb" in problem.message
+    assert "big.txt" not in read
+    _assert_clean_coded(result, out)
+
+
+def test_peak_memory_of_a_5_mb_session_is_bounded(tmp_path):
+    """A 5 MB transcript of 230,000 short turns (over the default unit limit) beside a clean
+    session, through the CLI in its own process: refused with E123 after reading, the clean
+    session coded, and the process's peak RSS stays near the models' own footprint (before the
+    limits, a 2 MB file of such turns peaked at 1.26 GB and 5 MB at several GB)."""
+    import os
+    import subprocess
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from session_memory import run, write_session
+
+    big, clean = tmp_path / "big.txt", tmp_path / "clean.txt"
+    turns = write_session(big, mb=5)
+    clean.write_text(CLEAN, encoding="utf-8")
+    assert turns > 200_000
+    result = run(big, clean, tmp_path / "out", [])
+    assert result["exit"] == 1, result["output"]
+    assert result["errors"] == {"big.txt": "E123"} and result["coded"] == ["clean"]
+    assert result["peak_rss_mb"] < PEAK_RSS_BOUND_MB, result
+
+
+# ------------------------------------------------------------------ 6, 7, 12. inputs that are not files
+def test_unreadable_folder_entries_are_listed_as_warnings_e415(tmp_path, model_set):
+    import os
+
+    from transcript_coder.batch import code
+
+    inputs = tmp_path / "in"
+    _clean(inputs)
+    (inputs / "dangling.txt").symlink_to(tmp_path / "gone.txt")
+    (inputs / "loop_a.txt").symlink_to(inputs / "loop_b.txt")
+    (inputs / "loop_b.txt").symlink_to(inputs / "loop_a.txt")
+    os.mkfifo(inputs / "pipe.txt")
+    out = tmp_path / "out"
+    result = code([inputs], out, models=model_set)
+    warned = {Path(r["input"]).name: (r["level"], r["code"], r["message"]) for r in read_rows(out / "errors.csv")[1]}
+    assert {name: w[:2] for name, w in warned.items()} == {
+        "dangling.txt": ("warning", "E415"), "loop_a.txt": ("warning", "E415"), "loop_b.txt": ("warning", "E415"),
+        "pipe.txt": ("warning", "E415")}
+    assert "which does not exist" in warned["dangling.txt"][2] and "loop" in warned["loop_a.txt"][2]
+    assert "named pipe" in warned["pipe.txt"][2]
+    assert result.ok and [r.session_id for r in result.records if r.status == "coded"] == ["clean"]
+    assert "E415" in result.report()
+    _assert_clean_coded(result, out)
+
+
+def test_a_fifo_named_on_the_command_line_is_refused_up_front(tmp_path, model_set):
+    import os
+
+    from transcript_coder.batch import code
+
+    clean = _clean(tmp_path / "in")
+    os.mkfifo(tmp_path / "in" / "fifo.txt")
+    (tmp_path / "in" / "dangling.txt").symlink_to(tmp_path / "nowhere.txt")
+    out = tmp_path / "out"
+    started = time.monotonic()
+    result = code([tmp_path / "in" / "fifo.txt", tmp_path / "in" / "dangling.txt", clean], out, models=model_set)
+    assert time.monotonic() - started < 120  # it never waits for a writer
+    problems = {Path(r.input).name: r.problems[0] for r in result.records if r.status == "failed"}
+    assert problems["fifo.txt"].code == "E116" and "named pipe" in problems["fifo.txt"].message
+    assert problems["dangling.txt"].code == "E116"
+    assert "symbolic link to" in problems["dangling.txt"].message and "does not exist" in problems["dangling.txt"].message
+    _assert_clean_coded(result, out)
+
+
+def test_a_pipe_input_is_read_once(tmp_path, model_set):
+    """``transcript-coder code <(cat session.txt)``: the shell hands over /dev/fd/N, a pipe that
+    can be read once; it used to be read for the hash and then parsed as empty."""
+    import os
+    import threading
+
+    from transcript_coder.batch import code
+
+    clean = _clean(tmp_path / "in")
+    read_end, write_end = os.pipe()
+
+    def writer():
+        with os.fdopen(write_end, "wb") as handle:
+            handle.write(CLEAN.replace("drinking", "smoking").encode("utf-8"))
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        out = tmp_path / "out"
+        result = code([f"/dev/fd/{read_end}", clean], out, models=model_set)
+    finally:
+        thread.join()
+        os.close(read_end)
+    piped = result.records[0]
+    assert piped.status == "coded" and piped.units == 4, piped.problems
+    rows = read_rows(out / "coded" / f"{piped.session_id}.csv")[1]
+    assert "smoking" in rows[1]["text"]
+    _assert_clean_coded(result, out)
+
+
+# ------------------------------------------------------------------ 9. --out where nothing can be written
+@pytest.mark.parametrize("where", ["proc", "below_a_file", "read_only"])
+def test_an_unwritable_out_is_e406_and_exit_2(tmp_path, where, monkeypatch, capsys):
+    import errno
+    import os
+
+    from transcript_coder.cli import main
+
+    clean = _clean(tmp_path / "in")
+    if where == "proc":
+        out = Path("/proc/transcript-coder-test/out")
+    elif where == "below_a_file":
+        (tmp_path / "a_file").write_text("x")
+        out = tmp_path / "a_file" / "out"
+    else:
+        out = tmp_path / "read_only" / "out"
+        real = os.mkdir
+
+        def read_only(path, *args, **kwargs):  # a read-only file system refuses every new entry
+            if str(path).startswith(str(tmp_path / "read_only")):
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+            return real(path, *args, **kwargs)
+
+        monkeypatch.setattr(os, "mkdir", read_only)
+    assert main(["code", str(clean), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "E406: " in err and "cannot write output" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+# ------------------------------------------------------------------ 10. long file names
+def test_a_249_byte_input_name_is_coded(tmp_path, model_set):
+    from transcript_coder.batch import code
+
+    inputs = tmp_path / "in"
+    _clean(inputs)
+    long_name = "s" * 245 + ".txt"
+    (inputs / long_name).write_text(CLEAN, encoding="utf-8")
+    out = tmp_path / "out"
+    result = code([inputs], out, models=model_set)
+    assert all(r.status == "coded" for r in result.records), [r.problems for r in result.records]
+    assert (out / "coded" / ("s" * 245 + ".csv")).is_file()
+    _assert_clean_coded(result, out)
+
+
+# ------------------------------------------------------------------ 11. full disk
+def test_on_a_full_disk_the_sessions_not_written_are_listed_in_the_summary(tmp_path, model_set, monkeypatch, capsys):
+    import errno
+    import os
+
+    import transcript_coder.writers.atomic as atomic
+    from transcript_coder.batch import code
+    from transcript_coder.results import RunResult
+
+    inputs = tmp_path / "in"
+    _clean(inputs)
+    _clean(inputs, "later.txt")
+    real = atomic.os.replace
+
+    def replace(source, target):  # the disk is full for everything but the clean session's files
+        if Path(target).name not in ("clean.csv", "clean.json"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+        return real(source, target)
+
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    out = tmp_path / "out"
+    result = code([inputs], out, models=model_set)
+    assert isinstance(result, RunResult) and not result.ok
+    later = next(r for r in result.records if r.session_id == "later")
+    assert later.status == "failed" and later.problems[0].code == "E406"
+    assert next(r for r in result.records if r.session_id == "clean").status == "coded"
+    assert [p.code for p in result.unwritten] == ["E406"] and not (out / "errors.csv").exists()
+    summary = result.report()
+    assert "later: E406: " in summary and "No space left on device" in summary and "not written" in summary
+    assert not list(out.rglob(".tc-*"))  # no temporary left behind
+    monkeypatch.undo()
+    from transcript_coder.cli import main
+
+    assert main(["code", str(inputs), "--out", str(out), "--quiet"]) == 0  # space again: resumes
+    assert (out / "errors.csv").is_file() and (out / "coded" / "later.csv").is_file()
+
+
+# ------------------------------------------------------------------ 13. one run per output folder
+def test_a_second_run_into_a_locked_folder_is_e416_and_a_killed_holder_releases_it(tmp_path, model_set):
+    import signal
+    import subprocess
+    import sys
+
+    from transcript_coder.batch import LOCK_FILE, code
+    from transcript_coder.errors import UsageError
+
+    clean = _clean(tmp_path / "in")
+    out = tmp_path / "out"
+    out.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys, time\n"
+         "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\nfcntl.flock(fd, fcntl.LOCK_EX)\n"
+         "os.write(fd, str(os.getpid()).encode())\nprint('locked', flush=True)\ntime.sleep(600)",
+         str(out / LOCK_FILE)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(UsageError) as caught:
+            code([clean], out, models=model_set)
+        assert caught.value.code == "E416" and f"process {holder.pid}" in str(caught.value)
+        assert not (out / "coded" / "clean.csv").exists()
+    finally:
+        holder.send_signal(signal.SIGKILL)  # a crash: the kernel drops the lock
+        holder.wait()
+    result = code([clean], out, models=model_set)
+    _assert_clean_coded(result, out)
+    assert (out / LOCK_FILE).read_bytes() == b""  # released and emptied at the end of the run
+
+
+# ------------------------------------------------------------------ 14. spreadsheet formulas
+def test_csvs_keep_formula_like_text_byte_faithful(tmp_path, model_set):
+    from transcript_coder.batch import code
+
+    inputs = tmp_path / "in"
+    _clean(inputs)
+    turns = [("Therapist", "=1+1 is what you wrote?"), ("@Client", "+44 is my number, -5 is my score"),
+             ("Therapist", '=HYPERLINK("http://example.invalid","click")'), ("@Client", "@SUM(A1)")]
+    (inputs / "formulas.json").write_text(json.dumps([{"speaker": who, "text": text} for who, text in turns]),
+                                          encoding="utf-8")
+    out = tmp_path / "out"
+    result = code([inputs], out, models=model_set)
+    rows = read_rows(out / "coded" / "formulas.csv")[1]
+    assert [r["text"] for r in rows] == ["=1+1 is what you wrote?", "+44 is my number, -5 is my score",
+                                         '=HYPERLINK("http://example.invalid","click")', "@SUM(A1)"]
+    assert rows[1]["speaker"] == "@Client"
+    assert '"=HYPERLINK(""http://example.invalid"",""click"")"' in (out / "coded" / "formulas.csv").read_text()
+    _assert_clean_coded(result, out)
+

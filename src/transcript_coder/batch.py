@@ -20,7 +20,14 @@ this module is the thin layer around it that knows about files and folders:
 * the aggregate files (``codes.csv``, ``sessions.csv``, ``errors.csv``, ``run.json``) are
   rebuilt at the end from the states, so a resumed run ends with the same bytes as an
   uninterrupted one (``run.json``'s ``this_run`` block, timings and what this invocation coded,
-  excepted).
+  excepted). When they cannot be written (a full disk), the run still returns, with the error in
+  :attr:`RunResult.unwritten` and every session that failed in its records;
+* one run at a time writes to a folder: :func:`output_folder` creates it (E406 when it cannot)
+  and holds an exclusive ``flock`` on ``DIR/.transcript-coder.lock`` for the whole run; a second
+  run into the same folder stops with E416. The kernel releases the lock when the process ends,
+  however it ends, so a killed run never leaves the folder locked;
+* one session is bounded in memory by refusing, with E123, an input file over ``max_input_mb``
+  (before it is read) and a session over ``max_units`` turns or units (before it is coded).
 
 An engine turns entries into records with the public functions here: :func:`admit` an input
 (fingerprint it, skip or fail it, or mark it ``pending``), code the pending ones with
@@ -32,9 +39,11 @@ all local.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -46,11 +55,11 @@ from .classify import ModelSet
 from .codebook import Codebook, load_codebook
 from .coding import CodingResources
 from .configfile import file_sha256
-from .engines import DEFAULT_WINDOW_UNITS, ENGINES
+from .engines import DEFAULT_MAX_INPUT_MB, DEFAULT_MAX_UNITS, DEFAULT_WINDOW_UNITS, ENGINES
 from .engines.prepare import PreparedSession
 from .environment import environment
 from .errors import InputError, TranscriptCoderError, UsageError
-from .inputs import InputFile, expand_inputs, unique_session_ids
+from .inputs import InputFile, expand_inputs, unique_session_ids, unreadable_reason
 from .paths import codebooks_dir
 from .progress import NullHook, ProgressHook
 from .readers import ReaderOptions
@@ -78,6 +87,8 @@ log = logging.getLogger(__name__)
 CODED_DIR = "coded"
 STATE_DIR = ".state"
 STATE_FORMAT = 1
+#: The lock file a run holds in its output folder (see :func:`output_folder`).
+LOCK_FILE = ".transcript-coder.lock"
 
 
 @dataclass(frozen=True)
@@ -111,6 +122,9 @@ class CodeOptions:
             ``None`` starts a local Ray.
         ray_actors: model-holding actors for ``engine="ray"``; ``None``: as many as the
             cluster's CPUs allow at ``threads`` CPUs each.
+        max_input_mb: an input file larger than this (MB) is refused with E123 before it is read.
+        max_units: a session with more turns or units than this is refused with E123 before it
+            is coded (a session's memory grows with its units).
     """
 
     unit: str = "turn"
@@ -132,6 +146,8 @@ class CodeOptions:
     engine: str = "local"
     ray_address: str | None = None
     ray_actors: int | None = None
+    max_input_mb: float = DEFAULT_MAX_INPUT_MB
+    max_units: int = DEFAULT_MAX_UNITS
 
 
 
@@ -176,6 +192,7 @@ class BatchRun:
             "layout": options.layout,
             "batch_size": options.batch_size,
             "threads": options.threads,
+            "limits": {"max_input_mb": options.max_input_mb, "max_units": options.max_units},
             "reader": asdict(options.reader),
             "roles": {**self.overrides.serialize(), "config": str(self.role_config_path),
                       "config_sha256": file_sha256(self.role_config_path)},
@@ -220,6 +237,10 @@ def resolve_run(out: Path, options: CodeOptions, models: ModelSet | None) -> Bat
                           ("ray-actors", options.ray_actors)):
         if value is not None and value < 1:
             raise UsageError("E410", option=option, detail="at least 1", value=value)
+    if options.max_units < 1:
+        raise UsageError("E410", option="max-units", detail="at least 1", value=options.max_units)
+    if not options.max_input_mb > 0:
+        raise UsageError("E410", option="max-input-mb", detail="more than 0", value=options.max_input_mb)
     if options.layout not in layouts:
         raise UsageError("E402", detail=f"unknown layout '{options.layout}' (known: {', '.join(layouts.names())})")
     if options.engine not in ENGINES:
@@ -297,16 +318,25 @@ class Entry:
 def admit(run: BatchRun, index: int, item: InputFile, run_key: str, read: bool = False) -> Entry:
     """Fingerprint an input and decide: skip it (already coded by an earlier run: its coded CSV
     is re-rendered from the state if missing), fail it (unreadable), or code it (``pending``).
-    ``read`` keeps the input's bytes in ``data``. Never raises for a bad input."""
+    ``read`` keeps the input's bytes in ``data``; so does an input that is not a regular file (a
+    pipe handed over as ``/dev/fd/N``), which can be read only once. An input over
+    ``max_input_mb`` is refused (E123) without being read. Never raises for a bad input."""
     started = time.perf_counter()
     record = SessionRecord(input=str(item.path), session_id=item.session_id, status="failed")
     entry = Entry(index=index, record=record, item=item)
     state_path = run.out / STATE_DIR / f"{item.session_id}.json"
     coded_path = run.out / CODED_DIR / f"{item.session_id}.csv"
+    limit = int(run.options.max_input_mb * 1024 * 1024)
     try:
         try:
-            if read:
-                entry.data = item.path.read_bytes()
+            once = not item.path.is_file()
+            if not once and item.path.stat().st_size > limit:
+                raise _too_large(item.path, item.path.stat().st_size, run.options.max_input_mb)
+            if read or once:
+                with open(item.path, "rb") as handle:
+                    entry.data = handle.read(limit + 1)
+                if len(entry.data) > limit:
+                    raise _too_large(item.path, len(entry.data), run.options.max_input_mb, more=True)
                 record.sha256 = hashlib.sha256(entry.data).hexdigest()
             else:
                 record.sha256 = file_sha256(item.path)
@@ -326,7 +356,7 @@ def admit(run: BatchRun, index: int, item: InputFile, run_key: str, read: bool =
             entry.pending = True
     except TranscriptCoderError as error:
         record.problems, entry.data = [Problem.from_error(error)], None
-        if record.sha256 is not None:
+        if record.sha256 is not None or error.code == "E123":
             remove_outputs(run, item.session_id)
     except Exception as error:  # a bug must not stop the batch or show the user a traceback
         log.debug("unexpected failure checking %s", item.path, exc_info=True)
@@ -334,6 +364,12 @@ def admit(run: BatchRun, index: int, item: InputFile, run_key: str, read: bool =
         record.problems, entry.data = [Problem.from_error(problem)], None
     record.seconds += time.perf_counter() - started
     return entry
+
+
+def _too_large(path: Path, size: int, limit_mb: float, more: bool = False) -> InputError:
+    """E123 for an input of ``size`` bytes (``more``: at least that many; a pipe is not read on)."""
+    what = f"the input is {'over ' if more else ''}{size / (1024 * 1024):.1f} MB"
+    return InputError("E123", path=path, what=what, limit=f"{limit_mb:g} MB", option="--max-input-mb")
 
 
 def store(run: BatchRun, entry: Entry) -> None:
@@ -352,6 +388,10 @@ def store(run: BatchRun, entry: Entry) -> None:
             write_coded_session(coded_path, result, run.options.layout)
         except OSError as exc:
             result = Problem.from_error(TranscriptCoderError("E406", path=coded_path, detail=exc.strerror or str(exc)))
+        except Exception as exc:  # whatever goes wrong storing one session is that session's problem
+            log.debug("unexpected failure storing %s", record.input, exc_info=True)
+            result = Problem.from_error(TranscriptCoderError(
+                "E405", path=record.input, detail=f"it could not be stored: {type(exc).__name__}: {exc}"))
         else:
             record.status, record.turns, record.units = "coded", result.n_turns, len(result.utterances)
             record.problems, record.notes = list(result.problems), list(result.notes)
@@ -400,7 +440,9 @@ def code(inputs: Sequence[str | Path], out: str | Path, options: CodeOptions | N
         the problem) and the paths of the aggregate files.
 
     Raises:
-        UsageError: E401 when no input names a file; E402-E414 for options that cannot work.
+        UsageError: E401 when no input names a file (E116 when the only inputs name something that
+            is not a file); E402-E414 for options that cannot work; E406 when ``out`` cannot be
+            created or written; E416 when another run is writing to ``out``.
         ConfigError, ModelError: when the codebook, configs or models cannot be loaded.
     """
     options = options or CodeOptions()
@@ -412,16 +454,24 @@ def code(inputs: Sequence[str | Path], out: str | Path, options: CodeOptions | N
     files = [entry for entry in expanded if isinstance(entry, Path)]
     if not files:
         given = ", ".join(str(i) for i in inputs) or "(no inputs)"
+        for record in expanded:  # say what an unreadable input is, not merely that nothing matched
+            reason = unreadable_reason(Path(record.input)) if record.status == "failed" else None
+            if reason is not None:
+                raise UsageError("E116", path=record.input, detail=reason)
         raise UsageError("E401", path=given)
     ids = iter(unique_session_ids(files))
     entries = [InputFile(entry, next(ids)) if isinstance(entry, Path) else entry for entry in expanded]
+    with output_folder(out):
+        return _code_into(run, entries, len(files), hook, started_at, started)
 
-    for folder in (out, out / CODED_DIR, out / STATE_DIR):
-        folder.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(folder)
+
+def _code_into(run: BatchRun, entries: Sequence[InputFile | SessionRecord], n_files: int, hook: ProgressHook,
+               started_at: datetime, started: float) -> RunResult:
+    """The run itself, once the output folder is ready and locked."""
+    out, options = run.out, run.options
     run_key = run.key()
     progress = Progress(hook)
-    hook.start("code", total=len(files), unit="session")
+    hook.start("code", total=n_files, unit="session")
     try:
         if options.engine == "ray":
             from .engines.ray_engine import code_with_ray
@@ -433,11 +483,76 @@ def code(inputs: Sequence[str | Path], out: str | Path, options: CodeOptions | N
             records = code_locally(run, entries, run_key, progress)
     finally:
         hook.finish("code")
-    files_written = _write_aggregates(run, records)
-    manifest = _manifest(run, records, started_at, time.perf_counter() - started)
-    files_written["run"] = out / "run.json"
-    write_json(files_written["run"], manifest)
+    try:
+        files_written = _write_aggregates(run, records)
+        manifest = _manifest(run, records, started_at, time.perf_counter() - started)
+        files_written["run"] = out / "run.json"
+        write_json(files_written["run"], manifest)
+    except (OSError, TranscriptCoderError) as error:
+        # A full disk: the sessions that failed are in the records, which the caller still gets
+        # (and the console summary lists), since errors.csv may be what could not be written.
+        if not isinstance(error, TranscriptCoderError):
+            error = TranscriptCoderError("E406", path=out, detail=error.strerror or str(error))
+        log.debug("the run-wide files of %s could not be written", out, exc_info=True)
+        return RunResult(out=out, records=records, unwritten=[Problem.from_error(error)])
     return RunResult(out=out, records=records, files=files_written)
+
+
+@contextlib.contextmanager
+def output_folder(out: Path) -> Iterator[Path]:
+    """Create ``out`` (with ``coded/`` and ``.state/``) and hold an exclusive lock on it while the
+    block runs; stale temporary files of a killed run are removed once the lock is held.
+
+    The lock is ``flock`` on ``out/.transcript-coder.lock``, which records the holder's process id.
+    The kernel drops it when the file is closed or the process ends, killed or not.
+
+    Raises:
+        UsageError: E406 when a folder or the lock file cannot be created (a read-only file
+            system, a path below a regular file, ``/proc``); E416 when another run holds the lock.
+    """
+    import fcntl  # POSIX; the tool runs on Linux and macOS
+
+    for folder in (out, out / CODED_DIR, out / STATE_DIR):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError("E406", path=folder, detail=_why(exc)) from None
+    lock_path = out / LOCK_FILE
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise UsageError("E406", path=out, detail=_why(exc)) from None
+    locked = False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise UsageError("E406", path=lock_path, detail=_why(exc)) from None
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise UsageError("E416", path=out, pid=holder) from None
+        locked = True
+        with contextlib.suppress(OSError):  # the pid is for the message only
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        for folder in (out, out / CODED_DIR, out / STATE_DIR):
+            remove_stale_temporaries(folder)  # only now: another run's temporaries are never in flight
+        yield out
+    finally:
+        if locked:
+            with contextlib.suppress(OSError):  # an empty file when no run holds it: same bytes every run
+                os.ftruncate(fd, 0)
+        os.close(fd)  # releases the lock
+
+
+def _why(error: OSError) -> str:
+    """An OS error in words, with what the user can do about the common ones."""
+    detail = error.strerror or str(error)
+    if error.errno == errno.EROFS:
+        return f"{detail} (choose an --out on a writable disk)"
+    if error.errno in (errno.ENOTDIR, errno.EEXIST):
+        return f"{detail} (a part of the path is a file, not a folder)"
+    return detail
 
 
 def _coded_sessions(run: BatchRun, records: Sequence[SessionRecord]):
@@ -481,12 +596,13 @@ def _manifest(run: BatchRun, records: Sequence[SessionRecord], started_at: datet
     inputs = []
     for r in records:
         entry = {"input": r.input, "session_id": r.session_id,
-                 "status": "failed" if r.status == "failed" else "coded",
+                 "status": r.status if r.status in ("failed", "ignored") else "coded",
                  "sha256": r.sha256, "fingerprint": r.fingerprint, "turns": r.turns, "units": r.units,
                  "errors": [p.code for p in r.problems if p.level == "error"],
                  "warnings": [p.code for p in r.problems if p.level == "warning"], "notes": r.notes}
         inputs.append(entry)
-    coded = [r for r in records if r.status != "failed"]
+    coded = [r for r in records if r.status in ("coded", "skipped")]
+    ignored = [r for r in records if r.status == "ignored"]
     return {
         "transcript_coder": __version__,
         "environment": environment(),
@@ -494,7 +610,8 @@ def _manifest(run: BatchRun, records: Sequence[SessionRecord], started_at: datet
         "models": run.models.manifest(),
         "codebook": {"versions": run.codebook.versions(), "sha256": codebook_digest(run.codebook)},
         "inputs": inputs,
-        "counts": {"inputs": len(records), "coded": len(coded), "failed": len(records) - len(coded),
+        "counts": {"inputs": len(records) - len(ignored), "coded": len(coded),
+                   "failed": len(records) - len(coded) - len(ignored), "ignored": len(ignored),
                    "turns": sum(r.turns for r in coded), "units": sum(r.units for r in coded),
                    "warnings": sum(1 for r in coded for p in r.problems if p.level == "warning")},
         "this_run": {

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from . import __version__
-from .engines import DEFAULT_WINDOW_UNITS, ENGINES
+from .engines import DEFAULT_MAX_INPUT_MB, DEFAULT_MAX_UNITS, DEFAULT_WINDOW_UNITS, ENGINES
 from .errors import ConfigError, ModelError, TranscriptCoderError, UsageError
 
 log = logging.getLogger("transcript_coder")
@@ -243,7 +243,8 @@ def code_cli(args: argparse.Namespace) -> int:
         therapist=tuple(args.therapist or ()), speaker_roles=dict(split_role_option(v) for v in args.role or ()),
         role_mapping=args.roles, batch_size=args.batch_size, threads=args.threads, force=args.force,
         runtime=args.runtime, window_units=args.window_units, jobs=args.jobs, engine=args.engine,
-        ray_address=args.ray_address, ray_actors=args.ray_actors,
+        ray_address=args.ray_address, ray_actors=args.ray_actors, max_input_mb=args.max_input_mb,
+        max_units=args.max_units,
     )
     try:
         result = code(args.inputs, args.out, options, hook=TqdmHook(disable=True if args.quiet else None))
@@ -385,6 +386,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Ray cluster for --engine ray: auto, ray://HOST:10001 (default: start a local Ray)")
     g.add_argument("--ray-actors", dest="ray_actors", type=int, metavar="N",
                    help="model-holding actors for --engine ray (default: cluster CPUs / threads per actor)")
+    g = p.add_argument_group("limits on one session")
+    g.add_argument("--max-input-mb", dest="max_input_mb", type=float, default=DEFAULT_MAX_INPUT_MB, metavar="MB",
+                   help=f"refuse (E123) an input file larger than this, unread (default {DEFAULT_MAX_INPUT_MB:g})")
+    g.add_argument("--max-units", dest="max_units", type=int, default=DEFAULT_MAX_UNITS, metavar="N",
+                   help=f"refuse (E123) a session with more turns or units than this; memory grows with a "
+                        f"session's units (default {DEFAULT_MAX_UNITS})")
     g = p.add_argument_group("reading transcripts")
     g.add_argument("--format",
                    help="reader name or family (labelled_text, csv, webvtt, srt, whisperx, json, jsonl, docx)")

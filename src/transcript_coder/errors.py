@@ -57,8 +57,8 @@ class Errors:
     E121 = ("{path} line {line}: {count} byte sequence(s) are not valid UTF-8 (lines {lines}); they were "
             "replaced with U+FFFD and the rest of the file read as UTF-8")
     E122 = "{path}: refused to unpack the .docx: {detail} (a damaged file or a zip bomb)"
-    E123 = ("{path}: the input is {size} MB, over the limit of {limit} MB for one transcript; split it, or "
-            "raise the limit with --max-input-mb")
+    E123 = ("{path}: {what}, over the limit of {limit} for one session; split the transcript, or raise the "
+            "limit with {option}")
     E124 = "{path}: {detail}"
     E125 = ("{path}: speaker '{speaker}' has {turns} turns but is neither therapist nor client, so none of "
             "them is coded; set roles with --therapist, --role or --roles FILE")

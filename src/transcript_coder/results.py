@@ -18,7 +18,7 @@ from .roles import RoleAssignment
 from .types import Code, CodedUtterance, Utterance
 
 Level = Literal["error", "warning"]
-Status = Literal["coded", "skipped", "failed"]
+Status = Literal["coded", "skipped", "failed", "ignored"]
 
 
 @dataclass(frozen=True)
@@ -93,8 +93,9 @@ class SessionRecord:
     """What a run did with one input.
 
     ``status`` is ``coded`` (by this run), ``skipped`` (already coded from the same input,
-    models, codebook and options) or ``failed`` (see ``problems``). ``notes`` are the reader's
-    remarks on a coded input (skipped lines, an encoding fallback).
+    models, codebook and options), ``failed`` (see ``problems``) or ``ignored`` (an entry of an
+    input folder that is not a readable file, such as a dangling link: no session, one warning).
+    ``notes`` are the reader's remarks on a coded input (skipped lines, an encoding fallback).
     """
 
     input: str
@@ -112,11 +113,14 @@ class SessionRecord:
 @dataclass
 class RunResult:
     """The outcome of :func:`transcript_coder.batch.code`: one record per input, in input
-    order, and the paths written."""
+    order, and the paths written. ``unwritten`` holds the errors that kept run-wide files
+    (``codes.csv``, ``sessions.csv``, ``errors.csv``, ``run.json``) from being written, a full
+    disk for one; the summary then still lists every session that failed."""
 
     out: Path
     records: list[SessionRecord]
     files: dict[str, Path] = field(default_factory=dict)
+    unwritten: list[Problem] = field(default_factory=list)
 
     def _with(self, status: str) -> list[SessionRecord]:
         return [r for r in self.records if r.status == status]
@@ -137,9 +141,14 @@ class RunResult:
         return self._with("failed")
 
     @property
+    def ignored(self) -> list[SessionRecord]:
+        """Entries of input folders that are not readable files (each with warning E415)."""
+        return self._with("ignored")
+
+    @property
     def ok(self) -> bool:
-        """True when every input was coded (now or earlier)."""
-        return not self.failed
+        """True when every input was coded (now or earlier) and every run-wide file written."""
+        return not self.failed and not self.unwritten
 
     def problems(self, level: Level | None = None) -> list[tuple[SessionRecord, Problem]]:
         """Every problem of every input, optionally only errors or only warnings."""
@@ -148,12 +157,17 @@ class RunResult:
     def report(self, warnings: bool = True) -> str:
         """A plain-text summary for the terminal: counts, every error, optionally every warning,
         and where the results are."""
-        lines = [f"coded {len(self.coded) + len(self.skipped)} of {len(self.records)} input(s) into {self.out} "
+        inputs = len(self.records) - len(self.ignored)
+        lines = [f"coded {len(self.coded) + len(self.skipped)} of {inputs} input(s) into {self.out} "
                  f"({len(self.coded)} now, {len(self.skipped)} already coded); {len(self.failed)} failed"]
         errors = self.problems("error")
         if errors:
             lines.append("failed:")
-            lines += [f"  {problem}" for _, problem in errors]
+            lines += [f"  {record.session_id}: {problem}" if record.session_id else f"  {problem}"
+                      for record, problem in errors]
+        if self.unwritten:
+            lines.append("not written (the sessions above that failed with E406 were not saved either):")
+            lines += [f"  {problem}" for problem in self.unwritten]
         notes = self.problems("warning")
         if warnings and notes:
             lines.append("warnings:")

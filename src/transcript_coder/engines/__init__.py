@@ -23,3 +23,8 @@ ENGINES = ("local", "ray")
 #: length-sorted batches across sessions, small enough that a window's text, units and
 #: probabilities stay a few megabytes.
 DEFAULT_WINDOW_UNITS = 4096
+#: Default limits on one session (``--max-input-mb``, ``--max-units``): far above any real session
+#: (an hour of talk is 50-100 KB and a few hundred turns), low enough that one session cannot
+#: exhaust memory (peak RSS at these limits is in the README).
+DEFAULT_MAX_INPUT_MB = 8.0
+DEFAULT_MAX_UNITS = 20_000

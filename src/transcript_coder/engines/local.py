@@ -26,7 +26,7 @@ from .prepare import PreparedSession, ignore_interrupts, prepare_session
 
 
 def _prepared(run: BatchRun, entries: Sequence[InputFile | SessionRecord], run_key: str,
-              submit: Callable[[InputFile], object] | None, ahead: int) -> Iterator[Entry]:
+              submit: Callable[[InputFile, bytes | None], object] | None, ahead: int) -> Iterator[Entry]:
     """Every input in order, admitted and, when it is to be coded, read and segmented: here, or
     by ``submit`` (a process pool's) with up to ``ahead`` inputs in flight."""
     waiting: deque[Entry] = deque()
@@ -48,10 +48,13 @@ def _prepared(run: BatchRun, entries: Sequence[InputFile | SessionRecord], run_k
             entry = Entry(index=index, record=given)
         else:
             entry = admit(run, index, given, run_key)
+            # entry.data holds the bytes of an input that can be read only once (a pipe)
             if entry.pending and submit is None:
-                entry.prepared = prepare_session(given.path, given.session_id, run.options.reader, run.unit)
+                entry.prepared = prepare_session(given.path, given.session_id, run.options.reader, run.unit,
+                                                 data=entry.data, max_units=run.options.max_units)
             elif entry.pending:
-                entry.future = submit(given)
+                entry.future = submit(given, entry.data)
+            entry.data = None
         waiting.append(entry)
         while len(waiting) > ahead:
             yield resolved(waiting.popleft())
@@ -157,8 +160,9 @@ def code_locally(run: BatchRun, entries: Sequence[InputFile | SessionRecord], ru
                                                            initializer=ignore_interrupts))
             stack.callback(pool.shutdown, wait=True, cancel_futures=True)
 
-            def prepare_in_pool(item: InputFile):
-                return pool.submit(prepare_session, item.path, item.session_id, options.reader, run.unit)
+            def prepare_in_pool(item: InputFile, data: bytes | None):
+                return pool.submit(prepare_session, item.path, item.session_id, options.reader, run.unit, data,
+                                   options.max_units)
 
             submit, ahead = prepare_in_pool, 4 * options.jobs
         windows = windows_of(_prepared(run, entries, run_key, submit, ahead), lambda e: e.units, options.window_units)

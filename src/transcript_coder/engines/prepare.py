@@ -46,16 +46,21 @@ def read_transcript_bytes(data: bytes, path: Path, options: ReaderOptions, sessi
 
 
 def prepare_session(path: str | Path, session_id: str, options: ReaderOptions, unit: str,
-                    data: bytes | None = None) -> PreparedSession:
+                    data: bytes | None = None, max_units: int | None = None) -> PreparedSession:
     """Read (from ``data`` when given, else from ``path``) and segment one input with the
-    registered segmenter ``unit``; never raises for a bad input or a bug (E405)."""
+    registered segmenter ``unit``; never raises for a bad input or a bug (E405). A session with
+    more than ``max_units`` turns (checked before segmenting) or units is refused with E123, so
+    that one session cannot take all the memory coding it."""
     started = time.perf_counter()
     path = Path(path)
     prepared = PreparedSession(session_id=session_id, path=path)
     try:
         session = (read_transcript(path, options, session_id) if data is None
                    else read_transcript_bytes(data, path, options, session_id))
-        prepared.session, prepared.units = session, segment(session, unit)
+        _check_size(len(session.turns), "turns", max_units, session.source or path)
+        units = segment(session, unit)
+        _check_size(len(units), "units", max_units, session.source or path)
+        prepared.session, prepared.units = session, units
         if not prepared.units:
             raise InputError("E109", path=session.source or path)
     except TranscriptCoderError as error:
@@ -66,6 +71,12 @@ def prepare_session(path: str | Path, session_id: str, options: ReaderOptions, u
         prepared.session, prepared.units, prepared.problem = None, [], Problem.from_error(problem)
     prepared.seconds = time.perf_counter() - started
     return prepared
+
+
+def _check_size(count: int, what: str, limit: int | None, path: Path) -> None:
+    if limit is not None and count > limit:
+        raise InputError("E123", path=path, what=f"the session has {count:,} {what}", limit=f"{limit:,} units",
+                         option="--max-units")
 
 
 def ignore_interrupts() -> None:

@@ -118,6 +118,7 @@ class SessionCoder:
                                          unattributed=tuple(spec["unattributed"]))
         self.reader = spec["reader"]
         self.window_units = spec["window_units"]
+        self.max_units = spec.get("max_units")
 
     def __call__(self, batch: dict) -> dict:
         """Code a batch of sessions; one output row per input row: ``index``, ``result`` (JSON:
@@ -131,7 +132,8 @@ class SessionCoder:
         rows = []
         for index, session_id, path, data, overrides in zip(batch["index"], batch["session_id"], batch["path"],
                                                             batch["data"], batch["overrides"]):
-            prepared = prepare_session(path, str(session_id), self.reader, self.resources.unit, data=bytes(data))
+            prepared = prepare_session(path, str(session_id), self.reader, self.resources.unit, data=bytes(data),
+                                       max_units=self.max_units)
             rows.append((int(index), prepared, json.loads(overrides)))
         out_index, out_result, out_seconds = [], [], []
         for window in windows_of(rows, lambda row: len(row[1].units), self.window_units):
@@ -203,7 +205,7 @@ def code_with_ray(run, entries: Sequence, run_key: str, progress) -> list[Sessio
             spec = {"codebook": run.codebook, "role_config": run.role_config, "unit": run.unit,
                     "batch_size": options.batch_size, "unattributed": [options.reader.unknown_speaker],
                     "reader": options.reader, "threads": threads, "runtime": options.runtime,
-                    "window_units": options.window_units}
+                    "window_units": options.window_units, "max_units": options.max_units}
             blocks = max(1, min(len(rows), -(-len(rows) // RAY_BATCH_SESSIONS)))
             dataset = ray.data.from_items(rows, override_num_blocks=blocks)
             del rows  # the bytes live in Ray's object store now
