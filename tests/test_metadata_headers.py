@@ -206,3 +206,19 @@ def test_header_sessions_are_coded_and_warnings_reach_the_console_and_errors_csv
     assert "'Note:' read as text" in errors[0]["message"] and "'Maria' has 3 turns" in errors[1]["message"]
     console = result.report()
     assert "E124: " in console and "E125: " in console
+
+
+def test_the_v1_readers_keep_reading_as_before(tmp_path):
+    """Header blocks are a new reader version: --format labelled_text.v1 reads the header lines as
+    it always did (a title skipped, the role lines as turns), so runs that forced it reproduce."""
+    from transcript_coder.readers import ReaderOptions, resolve_reader
+
+    path = write(tmp_path, ISSUE_HEADER)
+    assert read_transcript(path).reader == "labelled_text.v2" == resolve_reader("labelled_text")
+    old = read_transcript(path, ReaderOptions(format="labelled_text.v1"))
+    assert old.reader == "labelled_text.v1" and old.metadata == {}
+    # the issue's session as v1 read it: the header's role lines are turns, "Date:" continues one
+    assert [(t.line, t.speaker, t.text) for t in old.turns[:2]] == [(2, "Therapist", "Dr. Smith"),
+                                                                    (3, "Client", "Jane D. Date: 12 March 2024")]
+    assert old.warnings[0] == "1 line(s) before the first speaker label were skipped (line 1)"
+    assert len(old.turns) == 18 and old.speakers == ["Therapist", "Client", "Smith", "Jane"]

@@ -25,9 +25,11 @@ def test_all_readers_are_registered_with_versions():
     assert readers.names() == [
         "csv.v1",
         "docx.v1",
+        "docx.v2",
         "json_turns.v1",
         "jsonl_turns.v1",
         "labelled_text.v1",
+        "labelled_text.v2",
         "srt.v1",
         "webvtt.v1",
         "whisperx_json.v1",
@@ -39,7 +41,7 @@ def test_all_readers_are_registered_with_versions():
 
 def test_labelled_text_joins_continuations_and_keeps_each_labelled_line_a_turn():
     session = read_transcript(TRANSCRIPTS / "labelled_basic.txt")
-    assert session.reader == "labelled_text.v1"
+    assert session.reader == "labelled_text.v2"
     assert session.session_id == "labelled_basic"
     assert session.source == TRANSCRIPTS / "labelled_basic.txt"
     assert rows(session, "line", "speaker", "text") == [
@@ -351,7 +353,7 @@ def test_json_lines_with_an_utterance_key_and_a_blank_line():
 def test_docx_paragraphs_are_read_as_labelled_text():
     pytest.importorskip("docx")
     session = read_transcript(TRANSCRIPTS / "docx_paragraphs.docx")
-    assert session.reader == "docx.v1"
+    assert session.reader == "docx.v2"
     assert rows(session, "line", "speaker") == [
         (2, "Counselor"), (3, "Client"), (4, "Counselor"), (5, "Client"),
         (8, "Counselor"), (9, "Client"), (10, "Counselor"), (11, "Client"),
@@ -380,7 +382,7 @@ def test_docx_table_with_speaker_and_utterance_columns():
 @pytest.mark.parametrize(
     ("name", "reader", "speakers", "n_turns", "last_text"),
     [
-        ("drinking_mi.txt", "labelled_text.v1", ["Therapist", "Client"], 24,
+        ("drinking_mi.txt", "labelled_text.v2", ["Therapist", "Client"], 24,
          "Honestly, my brother-in-law comes over on Wednesdays and he always brings beer."),
         ("sleep_mi.vtt", "webvtt.v1", ["Therapist", "Client"], 20,
          "Thanks. I actually feel a bit more hopeful about it now."),

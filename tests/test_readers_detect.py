@@ -38,11 +38,11 @@ VTT_NO_HEADER = "00:01.000 --> 00:02.000\nT: Hi\n"
         ("a.txt", "speaker,text\nT,Hi\n", "csv.v1"),
         ("a.txt", "Speaker\tUtterance\nT\tHi\n", "csv.v1"),
         ("a.csv", "T: hi, there\n", "csv.v1"),
-        ("a.txt", "T: hi, there; and text\n", "labelled_text.v1"),
-        ("a.txt", "[00:01:02] Therapist: hi\n", "labelled_text.v1"),  # not a JSON array
-        ("a.log", "Therapist: hi\n", "labelled_text.v1"),
-        ("a.vtt", "Therapist: hi\nClient: hello\n", "labelled_text.v1"),  # no cue timing at all
-        ("a.md", "**T:** hi\n", "labelled_text.v1"),
+        ("a.txt", "T: hi, there; and text\n", "labelled_text.v2"),
+        ("a.txt", "[00:01:02] Therapist: hi\n", "labelled_text.v2"),  # not a JSON array
+        ("a.log", "Therapist: hi\n", "labelled_text.v2"),
+        ("a.vtt", "Therapist: hi\nClient: hello\n", "labelled_text.v2"),  # no cue timing at all
+        ("a.md", "**T:** hi\n", "labelled_text.v2"),
     ],
 )
 def test_detect_format_by_content(name, text, expected):
@@ -52,8 +52,8 @@ def test_detect_format_by_content(name, text, expected):
 def test_detect_format_by_extension_only():
     assert detect_format("x.vtt") == "webvtt.v1"
     assert detect_format("x.TSV") == "csv.v1"
-    assert detect_format("x.docx") == "docx.v1"
-    assert detect_format("x.unknown") == "labelled_text.v1"
+    assert detect_format("x.docx") == "docx.v2"
+    assert detect_format("x.unknown") == "labelled_text.v2"
     with pytest.raises(InputError) as caught:
         detect_format("x.doc")
     assert caught.value.code == "E107"
@@ -61,7 +61,7 @@ def test_detect_format_by_extension_only():
 
 def test_custom_columns_make_a_txt_table_detectable():
     text = "person|words\nT|Hi\n"
-    assert detect_format("a.txt", text) == "labelled_text.v1"
+    assert detect_format("a.txt", text) == "labelled_text.v2"
     options = ReaderOptions(speaker_columns=("person",), text_columns=("words",))
     assert detect_format("a.txt", text, options) == "csv.v1"
 

@@ -4,14 +4,16 @@ One module per format, each a function registered under a versioned name in
 :data:`transcript_coder.registry.readers`:
 
 =====================  ==========================================================
-``labelled_text.v1``   ``Therapist: ...`` lines (``.txt``, ``.md``, unknown text)
+``labelled_text.v2``   ``Therapist: ...`` lines (``.txt``, ``.md``, unknown text), a header block
+                       as metadata (``v1``: without header blocks)
 ``csv.v1``             CSV/TSV tables with speaker, role, text, start, end columns
 ``webvtt.v1``          WebVTT captions (voice tags or ``Name:`` cues)
 ``srt.v1``             SubRip captions
 ``whisperx_json.v1``   WhisperX JSON segments (one turn per segment)
 ``json_turns.v1``      a JSON list of ``{speaker, text}`` turns (or ``{"turns": [...]}``)
 ``jsonl_turns.v1``     JSON Lines, one turn per line
-``docx.v1``            Word documents (paragraphs as labelled text, or a turn table)
+``docx.v2``            Word documents (paragraphs as labelled text, or a turn table; ``v1``:
+                       paragraphs without header blocks)
 =====================  ==========================================================
 
 :func:`read_transcript` decodes the file (:mod:`.text_io`), picks the reader

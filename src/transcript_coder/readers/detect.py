@@ -15,14 +15,14 @@ from .columns import find_column
 from .csv_table import header_line, sniff_delimiter
 from .options import ReaderOptions
 
-LABELLED_TEXT = "labelled_text.v1"
+LABELLED_TEXT = "labelled_text.v2"
 CSV = "csv.v1"
 WEBVTT = "webvtt.v1"
 SRT = "srt.v1"
 WHISPERX = "whisperx_json.v1"
 JSON_TURNS = "json_turns.v1"
 JSONL_TURNS = "jsonl_turns.v1"
-DOCX = "docx.v1"
+DOCX = "docx.v2"
 
 #: The reader an extension suggests when the content does not decide.
 EXTENSION_READERS = {

@@ -1,6 +1,7 @@
 """Labelled plain text: one ``Speaker: text`` line per turn (``.txt``, ``.md``, pasted text).
 
-Rules (``labelled_text.v1``):
+Rules (``labelled_text.v2``; ``labelled_text.v1`` is the same without header blocks, so runs
+that forced it with ``--format labelled_text.v1`` read as they did):
 
 * A line that starts with a speaker label (see :mod:`.labels`) starts a new turn, even when the
   speaker is the same as the previous turn's: each labelled line is one turn.
@@ -9,8 +10,8 @@ Rules (``labelled_text.v1``):
   line (``[00:05:00]``) are ignored.
 * A speaker and a time alone on a line (``Speaker 1  0:03``, as Otter exports) start a turn whose
   text is on the following lines, when that speaker label recurs or names a role.
-* A header block above the dialogue is metadata, not turns (``labelled_text.v1`` reads it since
-  issue 11; see :func:`split_header`): a title (``Session 3``, ``Transcript of ...``), fields
+* A header block above the dialogue is metadata, not turns (``v2``; see :func:`split_header`):
+  a title (``Session 3``, ``Transcript of ...``), fields
   (``Date: ...``, ``Location: ...``) and role lines naming a person (``Therapist: Dr. Smith``,
   ``Client: Jane D.``), whose names role assignment then uses. Other lines before the first label
   are skipped with a warning.
@@ -159,12 +160,14 @@ def parse_labelled_lines(
     path: str | Path,
     options: ReaderOptions,
     unit: str = "line",
+    headers: bool = True,
 ) -> ReaderOutput:
     """Turns from numbered lines of labelled text.
 
     Shared by the text and ``.docx`` readers: ``lines`` are ``(number, text)`` pairs, where the
     number is the 1-based line (or, for ``.docx``, paragraph) the text comes from; ``unit`` names
-    that number in warnings.
+    that number in warnings. ``headers`` reads a header block as metadata (the ``v2`` readers);
+    without it every line before the first label is skipped (``v1``).
 
     Raises:
         InputError: E103 when no line has a speaker label; E104 for a timestamp out of range.
@@ -184,7 +187,7 @@ def parse_labelled_lines(
         raise InputError("E101", path=path)
 
     vocabulary = LabelVocabulary((m.name for _, _, m in entries if m is not None), options.speaker_labels)
-    header_end, metadata, preamble = split_header(entries, vocabulary)
+    header_end, metadata, preamble = split_header(entries, vocabulary) if headers else (0, {}, [])
     turns: list[Turn] = []
     warnings: list[str] = []
     rejected: list[tuple[int, str]] = []
@@ -255,8 +258,15 @@ def _ranges(numbers: list[int], limit: int = 6) -> str:
     return shown + (", ..." if len(numbers) > limit else "")
 
 
-@readers.register("labelled_text.v1")
+@readers.register("labelled_text.v2")
 def read_labelled_text(source: TranscriptSource, options: ReaderOptions) -> ReaderOutput:
     """Read labelled plain text (``Therapist: ...`` lines); see the module docstring for rules."""
     lines = enumerate(source.text.split("\n"), start=1)
     return parse_labelled_lines(lines, source.path, options)
+
+
+@readers.register("labelled_text.v1")
+def read_labelled_text_v1(source: TranscriptSource, options: ReaderOptions) -> ReaderOutput:
+    """``labelled_text.v2`` without header blocks: lines before the first label are skipped."""
+    lines = enumerate(source.text.split("\n"), start=1)
+    return parse_labelled_lines(lines, source.path, options, headers=False)

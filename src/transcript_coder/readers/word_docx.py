@@ -1,9 +1,10 @@
 """Word documents (``.docx``), read with python-docx (the ``docx`` extra).
 
-``docx.v1``: when the document has a table whose first row names a text column and a speaker or
+``docx.v2``: when the document has a table whose first row names a text column and a speaker or
 role column (see :mod:`.columns`), or a two-column table of speaker and text, its rows are the
 turns (``Turn.line`` is the row number across the document's tables). Otherwise the paragraphs are
-read as labelled text (:mod:`.labelled_text`), ``Turn.line`` being the paragraph number.
+read as labelled text (:mod:`.labelled_text`, with its header blocks), ``Turn.line`` being the
+paragraph number. ``docx.v1`` reads paragraphs without header blocks (``labelled_text.v1``).
 
 A ``.docx`` is a zip archive, so a small file can unpack to gigabytes (a zip bomb). Before
 anything is inflated, :func:`check_docx_archive` reads the sizes the archive declares and refuses
@@ -130,9 +131,19 @@ def _is_speaker_text_table(rows: list[list[str]], options: ReaderOptions) -> boo
     return all(name and len(name) <= 40 and vocabulary.accepts(name) for name in names if name)
 
 
-@readers.register("docx.v1")
+@readers.register("docx.v2")
 def read_docx(source: TranscriptSource, options: ReaderOptions) -> ReaderOutput:
     """Read a Word document; see the module docstring for the rules."""
+    return _read_docx(source, options, headers=True)
+
+
+@readers.register("docx.v1")
+def read_docx_v1(source: TranscriptSource, options: ReaderOptions) -> ReaderOutput:
+    """``docx.v2`` without header blocks in paragraph documents."""
+    return _read_docx(source, options, headers=False)
+
+
+def _read_docx(source: TranscriptSource, options: ReaderOptions, headers: bool) -> ReaderOutput:
     document = _open_document(source)
     tables = [[[cell.text for cell in row.cells] for row in table.rows] for table in document.tables]
     from_tables = _table_turns(tables, source, options)
@@ -146,4 +157,4 @@ def read_docx(source: TranscriptSource, options: ReaderOptions) -> ReaderOutput:
     ]
     if not any(text.strip() for _, text in lines):
         raise InputError("E109", path=source.path)
-    return parse_labelled_lines(lines, source.path, options, unit="paragraph")
+    return parse_labelled_lines(lines, source.path, options, unit="paragraph", headers=headers)
