@@ -69,10 +69,15 @@ def codings_by_unit(root: ET.Element) -> dict[tuple[str, int], set[tuple[str, st
     return found
 
 
+def model_user_name(model: dict) -> str:
+    """The QDA user name of a model recorded in run.json."""
+    return f"{model['name']} (transcript_coder model {model['fingerprint']})"
+
+
 @pytest.fixture(scope="module")
-def exported(coded_run, tmp_path_factory):
+def exported(coded_run, tmp_path_factory, codebook):
     out = tmp_path_factory.mktemp("export") / "project.qdpx"
-    result = export_qdpx(coded_run, out)
+    result = export_qdpx(coded_run, out, codebook=codebook)
     return out, result
 
 
@@ -127,16 +132,27 @@ def test_session_text_offsets_survive_hostile_text():
 def test_codings_are_the_coded_csvs_codes_by_the_model_that_gave_them(exported, coded_run, codebook):
     root, _, _ = unpack(exported[0])
     run = json.loads((coded_run / "run.json").read_text())
-    model_of = {s: f"{m['name']} (transcript_coder model {m['fingerprint']})" for m in run["models"] for s in m["schemes"]}
+    model_of = {s: model_user_name(m) for m in run["models"] for s in m["schemes"]}
     users = {u.get("name"): u.get("id") for u in root.findall("q:Users/q:User", NS)}
-    assert users == {f"{m['name']} (transcript_coder model {m['fingerprint']})": m["fingerprint"] for m in run["models"]}
+    assert users == {model_user_name(m): m["fingerprint"] for m in run["models"]}
     names = {s.id: s.name for s in codebook}
     found = codings_by_unit(root)
     expected = {}
     for file in read_coded_files([coded_run], codebook):
         for row in file.rows:
-            expected[row.key] = {(names[s], code, model_of[s]) for s, cell in row.codes.items() for code in split_codes(cell)}
+            expected[row.key] = {(names[s], code, model_of[s])
+                                 for s, cell in row.codes.items() for code in split_codes(cell)}
+    # schemes only codes.csv has (the fine-grained emotions) are coded too; roll-ups are derived, not coded
+    _, long_rows = read_rows(coded_run / "codes.csv")
+    in_csv = {s for f in read_coded_files([coded_run], codebook) for s in f.schemes}
+    only_long = {r["scheme"] for r in long_rows} - in_csv
+    assert "client_emotion_fine" in only_long
+    for r in long_rows:
+        if r["scheme"] in only_long and codebook[r["scheme"]].kind == "classifier":
+            key = (r["session_id"], int(r["utterance_index"]))
+            expected[key] |= {(names[r["scheme"]], code, model_of[r["scheme"]]) for code in split_codes(r["code"])}
     assert found == expected
+    assert any(scheme == "Client emotion (fine-grained)" for v in found.values() for scheme, _, _ in v)
     assert found[("sleep_mi", 0)] == {("Therapist behaviour", "question", model_of["therapist_behaviour"]),
                                       ("Question type", "open", model_of["question_type"])}
     assert sum(len(v) for v in found.values()) == exported[1].n_codings > 84
@@ -171,7 +187,8 @@ def test_palettes_share_no_colour():
 
 def test_sessions_scores_are_case_variables(exported, coded_run):
     root, _, _ = unpack(exported[0])
-    variables = {v.get("guid"): (v.get("name"), v.get("typeOfVariable")) for v in root.findall("q:Variables/q:Variable", NS)}
+    variables = {v.get("guid"): (v.get("name"), v.get("typeOfVariable"))
+                 for v in root.findall("q:Variables/q:Variable", NS)}
     kinds = dict(variables.values())
     assert kinds["pct_open_questions"] == "Float" and kinds["turns"] == "Integer" and kinds["reader"] == "Text"
     _, sessions = read_rows(coded_run / "sessions.csv")
@@ -188,8 +205,8 @@ def test_sessions_scores_are_case_variables(exported, coded_run):
         assert root.find(f"q:Sources/q:TextSource[@guid='{source}']", NS).get("name") == row["session_id"]
 
 
-def test_re_export_is_byte_identical_with_fixed_zip_dates(exported, coded_run, tmp_path):
-    again = export_qdpx(coded_run, tmp_path / "again.qdpx").out
+def test_re_export_is_byte_identical_with_fixed_zip_dates(exported, coded_run, tmp_path, codebook):
+    again = export_qdpx(coded_run, tmp_path / "again.qdpx", codebook=codebook).out
     assert again.read_bytes() == exported[0].read_bytes()
     with zipfile.ZipFile(again) as archive:
         infos = archive.infolist()
@@ -197,14 +214,14 @@ def test_re_export_is_byte_identical_with_fixed_zip_dates(exported, coded_run, t
     assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
 
 
-def test_guids_are_stable_keys_not_positions(exported, coded_run, tmp_path):
+def test_guids_are_stable_keys_not_positions(exported, coded_run, tmp_path, codebook):
     """Exporting only two of the sessions keeps those sessions' source, selection and coding GUIDs."""
     partial = tmp_path / "coded_run"
     shutil.copytree(coded_run, partial)
     for sid in ("drinking_mi", "smoking_mi_whisperx"):
         (partial / "coded" / f"{sid}.csv").unlink()
     full, _, _ = unpack(exported[0])
-    part, _, _ = unpack(export_qdpx(partial, tmp_path / "part.qdpx").out)
+    part, _, _ = unpack(export_qdpx(partial, tmp_path / "part.qdpx", codebook=codebook).out)
 
     def guids(root, session):
         source = root.find(f"q:Sources/q:TextSource[@name='{session}']", NS)
@@ -234,35 +251,45 @@ def reviewed_run(coded_run, tmp_path_factory):
 
 def test_reviewed_codes_come_from_a_reviewer_user(reviewed_run, project_schema, tmp_path, codebook):
     folder, _ = reviewed_run
-    result = export_qdpx(folder, tmp_path / "merged.qdpx", columns="merged", reviewers=[("Ana Lopez", None)])
+    result = export_qdpx(folder, tmp_path / "merged.qdpx", columns="merged", reviewers=[("Ana Lopez", None)],
+                         codebook=codebook)
     root, document, _ = unpack(result.out)
     project_schema.validate(io.BytesIO(document))
     users = [u.get("name") for u in root.findall("q:Users/q:User", NS)]
     assert users[-1] == "Ana Lopez" and len(users) == 3  # two models, one reviewer
     found = codings_by_unit(root)
-    model_tb = next(u.get("name") for u in root.findall("q:Users/q:User", NS) if u.get("name").startswith("annomi "))
-    # unit 0: Ana's therapist behaviour and reflection type replace the model's; question type stays the model's
-    assert found[("sleep_mi", 0)] == {("Therapist behaviour", "reflection", "Ana Lopez"),
-                                      ("Reflection type", "complex", "Ana Lopez"),
-                                      ("Question type", "open", model_tb)}
-    assert ("Client emotion", "sadness", "Ana Lopez") in found[("sleep_mi", 1)]
-    assert not any(user == "Ana Lopez" for key, v in found.items() if key != ("sleep_mi", 0) and key[0] == "sleep_mi"
-                   and key[1] > 2 for _, _, user in v)
+    run = json.loads((folder / "run.json").read_text())
 
-    only = export_qdpx(folder, tmp_path / "reviewed.qdpx", columns="reviewed")  # default reviewer name
+    def model_of(scheme):
+        return next(model_user_name(m) for m in run["models"] if scheme in m["schemes"])
+    # unit 0: a question the model called open, which Ana made a complex reflection: her codes replace
+    # the model's, and the model's question type no longer applies (a reflection has none)
+    assert found[("sleep_mi", 0)] == {("Therapist behaviour", "reflection", "Ana Lopez"),
+                                      ("Reflection type", "complex", "Ana Lopez")}
+    assert ("Client emotion", "sadness", "Ana Lopez") in found[("sleep_mi", 1)]
+    assert ("Client talk type", "neutral", model_of("client_talk_type")) in found[("sleep_mi", 1)]  # not reviewed
+    assert all(user != "Ana Lopez" for (sid, index), v in found.items() if sid != "sleep_mi" or index > 2
+               for _, _, user in v)
+    # every other unit is exactly as in the model-only export
+    codes_only = codings_by_unit(unpack(export_qdpx(folder, tmp_path / "m.qdpx", codebook=codebook).out)[0])
+    assert {k: v for k, v in found.items() if k[0] != "sleep_mi" or k[1] > 2} == \
+        {k: v for k, v in codes_only.items() if k[0] != "sleep_mi" or k[1] > 2}
+
+    only = export_qdpx(folder, tmp_path / "reviewed.qdpx", columns="reviewed", codebook=codebook)  # default name
     root, _, _ = unpack(only.out)
     assert [u.get("name") for u in root.findall("q:Users/q:User", NS)] == ["reviewer"]
     found = codings_by_unit(root)
     assert {k: v for k, v in found.items() if v} == {
-        ("sleep_mi", 0): {("Therapist behaviour", "reflection", "reviewer"), ("Reflection type", "complex", "reviewer")},
+        ("sleep_mi", 0): {("Therapist behaviour", "reflection", "reviewer"),
+                          ("Reflection type", "complex", "reviewer")},
         ("sleep_mi", 1): {("Client emotion", "sadness", "reviewer")},
         ("sleep_mi", 2): {("Therapist behaviour", "reflection", "reviewer")}}
 
 
-def test_two_reviewers_are_two_users_with_their_own_codings(reviewed_run, tmp_path):
+def test_two_reviewers_are_two_users_with_their_own_codings(reviewed_run, tmp_path, codebook):
     folder, second = reviewed_run
     result = export_qdpx(folder, tmp_path / "two.qdpx", columns="reviewed",
-                         reviewers=[("ana", None), ("ben", second)])
+                         reviewers=[("ana", None), ("ben", second)], codebook=codebook)
     root, _, _ = unpack(result.out)
     users = {u.get("name"): u.get("guid") for u in root.findall("q:Users/q:User", NS)}
     assert list(users) == ["ana", "ben"] and len(set(users.values())) == 2
@@ -271,18 +298,18 @@ def test_two_reviewers_are_two_users_with_their_own_codings(reviewed_run, tmp_pa
         ("Therapist behaviour", "question", "ben")}
 
 
-def test_bad_reviewed_cells_and_units_outside_the_run_are_refused(reviewed_run, coded_run, tmp_path):
+def test_bad_reviewed_cells_and_units_outside_the_run_are_refused(reviewed_run, coded_run, tmp_path, codebook):
     folder, second = reviewed_run
     bad = tmp_path / "bad.csv"
     shutil.copy(coded_run / "coded" / "sleep_mi.csv", bad)
     resave_like_a_spreadsheet(bad, {(1, "reviewed_client_emotion"): "sadnes"})
     with pytest.raises(ReviewError) as caught:
-        export_qdpx(folder, tmp_path / "x.qdpx", columns="merged", reviewers=[("ben", bad)])
+        export_qdpx(folder, tmp_path / "x.qdpx", columns="merged", reviewers=[("ben", bad)], codebook=codebook)
     assert caught.value.code == "E504" and caught.value.problems[0].code == "E501"
     stray = tmp_path / "stray.csv"
     stray.write_text(second.read_text(encoding="utf-8-sig").replace("sleep_mi,", "other_session,"), encoding="utf-8")
     with pytest.raises(DataError) as caught:
-        export_qdpx(folder, tmp_path / "x.qdpx", columns="reviewed", reviewers=[("ben", stray)])
+        export_qdpx(folder, tmp_path / "x.qdpx", columns="reviewed", reviewers=[("ben", stray)], codebook=codebook)
     assert caught.value.code == "E514" and caught.value.fields["session"] == "other_session"
     assert not (tmp_path / "x.qdpx").exists()
 

@@ -29,7 +29,10 @@ exports to the same bytes.
 
 Which codes are exported is ``columns`` as in ``evaluate`` (:data:`~transcript_coder.codings.COLUMN_SOURCES`):
 ``codes`` (the model's), ``reviewed`` (reviewers' only) or ``merged`` (a reviewer's code where one
-was given for a scheme, else the model's).
+was given for a scheme, else the model's unless a reviewed code makes it moot). The model's codes
+are the coded CSVs' columns completed from ``codes.csv`` (schemes such as ``client_emotion_fine``
+are only there), as the review workbook reads them; roll-up schemes are derived codes and are not
+exported as codings.
 """
 
 from __future__ import annotations
@@ -328,24 +331,35 @@ class QdpxExport:
 
 
 def _unit_codings(row: CodedRow, scheme: Scheme, columns: str, model_user: QdaUser,
-                  reviewers: Sequence[Reviewer]) -> list[tuple[str, QdaUser]]:
+                  reviewers: Sequence[Reviewer], model_codes: Mapping[str, str]) -> list[tuple[str, QdaUser]]:
     """The ``(code, user)`` pairs a unit gets for one scheme under ``columns``: every reviewer's
     codes (``reviewed``), those or else the model's (``merged``), or the model's (``codes``). A
-    reviewer's ``none`` (the empty set of a multi-label scheme) counts as reviewed, with no code."""
+    reviewer's ``none`` (the empty set of a multi-label scheme) counts as reviewed, with no code.
+    Under ``merged``, a model sub-code whose condition the merged codes no longer meet (a question
+    type on a unit a reviewer made a reflection) is left out, as ``review import`` leaves it out."""
     if columns != "codes":
         cells = [(r.user, r.codes.get(row.key, {}).get(scheme.id)) for r in reviewers]
         cells = [(user, cell) for user, cell in cells if cell]
         if cells or columns == "reviewed":
             return [(code, user) for user, cell in cells for code in split_codes(cell) if code != NO_CODES]
-    return [(code, model_user) for code in split_codes(row.codes.get(scheme.id))]
+        merged = dict(model_codes)
+        for reviewer in reversed(reviewers):  # the first reviewer's code decides a condition
+            merged.update(reviewer.codes.get(row.key, {}))
+        if not scheme.applies(merged):
+            return []
+    return [(code, model_user) for code in split_codes(model_codes.get(scheme.id))]
 
 
 def project_document(files: Sequence[CodedFile], codebook: Codebook, *, name: str, columns: str,
                      model_users: Mapping[str, QdaUser], fallback_user: QdaUser, reviewers: Sequence[Reviewer],
                      variables: Sequence[str], session_rows: Mapping[str, Mapping[str, str]],
-                     descriptions: Mapping[str, str] | None = None) -> tuple[bytes, dict[str, bytes], QdpxExport]:
+                     descriptions: Mapping[str, str] | None = None,
+                     model_codes: Mapping[tuple[str, int], Mapping[str, str]] | None = None,
+                     ) -> tuple[bytes, dict[str, bytes], QdpxExport]:
     """``project.qde`` and the ``Sources/`` files (name -> UTF-8 bytes) of coded sessions; the
-    stage behind :func:`export_qdpx` (nothing is read or written here).
+    stage behind :func:`export_qdpx` (nothing is read or written here). ``model_codes`` holds each
+    unit's model codes per scheme when they are more than its row's (schemes only ``codes.csv``
+    has); by default a row's own scheme columns.
 
     Raises:
         DataError: E501 when a coded cell names a code its scheme does not have.
@@ -373,7 +387,8 @@ def project_document(files: Sequence[CodedFile], codebook: Codebook, *, name: st
             summary.n_selections += 1
             for scheme in schemes:
                 model_user = model_users.get(scheme.id, fallback_user)
-                for code, user in _unit_codings(row, scheme, columns, model_user, reviewers):
+                model = (model_codes or {}).get(row.key, row.codes)
+                for code, user in _unit_codings(row, scheme, columns, model_user, reviewers, model):
                     if code not in scheme.code_ids:
                         raise DataError("E501", path=file.path, row=row.row, column=scheme.id, value=code,
                                         scheme=scheme.id, suggestion="", codes=", ".join(scheme.code_ids))
@@ -488,12 +503,17 @@ def export_qdpx(out_dir: str | Path, out: str | Path, *, columns: str = "codes",
                                     index=row.utterance_index, out=out_dir)
                 person.codes[row.key] = dict(row.reviewed)
         review.append(person)
+    # The model's codes: the coded CSVs' columns completed from codes.csv, which also has schemes
+    # the coded CSVs leave out (client_emotion_fine), as the review workbook reads them.
+    from ..review import review_units
+
+    model_codes = {unit.row.key: unit.codes for unit in review_units(files, codebook)}
     model_users, fallback = _model_users(out_dir)
     variables, session_rows = _read_sessions_table(out_dir / "sessions.csv")
     document, texts, summary = project_document(
         files, codebook, name=name or out_dir.resolve().name, columns=columns, model_users=model_users,
         fallback_user=fallback, reviewers=review, variables=variables, session_rows=session_rows,
-        descriptions=_score_descriptions(codebook))
+        descriptions=_score_descriptions(codebook), model_codes=model_codes)
     summary.out = write_zip(out, {"project.qde": document, **texts})
     log.info("%s", summary.report())
     return summary
