@@ -19,7 +19,7 @@ import xmlschema
 from transcript_coder.cli import main
 from transcript_coder.codebook import split_codes
 from transcript_coder.codings import CodedRow, read_coded_files
-from transcript_coder.errors import DataError
+from transcript_coder.errors import DataError, UsageError
 from transcript_coder.review import ReviewError
 from transcript_coder.writers.qdpx import (PALETTES, PROJECT_NAMESPACE, code_guid, exported_schemes, export_codebook,
                                            export_qdpx, session_text)
@@ -311,6 +311,20 @@ def test_bad_reviewed_cells_and_units_outside_the_run_are_refused(reviewed_run, 
     with pytest.raises(DataError) as caught:
         export_qdpx(folder, tmp_path / "x.qdpx", columns="reviewed", reviewers=[("ben", stray)], codebook=codebook)
     assert caught.value.code == "E514" and caught.value.fields["session"] == "other_session"
+    assert not (tmp_path / "x.qdpx").exists()
+
+
+def test_a_coded_cell_that_is_no_code_and_reviewers_sharing_a_name_are_refused(coded_run, tmp_path, codebook):
+    folder = tmp_path / "coded_run"
+    shutil.copytree(coded_run, folder)
+    resave_like_a_spreadsheet(folder / "coded" / "sleep_mi.csv", {(0, "therapist_behaviour"): "questoin"})
+    with pytest.raises(DataError) as caught:
+        export_qdpx(folder, tmp_path / "x.qdpx", codebook=codebook)
+    assert caught.value.code == "E501" and caught.value.fields["value"] == "questoin"
+    with pytest.raises(UsageError) as caught:
+        export_qdpx(coded_run, tmp_path / "x.qdpx", columns="merged", reviewers=[("ana", None), ("ana", None)],
+                    codebook=codebook)
+    assert caught.value.code == "E402" and "ana" in str(caught.value)
     assert not (tmp_path / "x.qdpx").exists()
 
 

@@ -471,7 +471,8 @@ def export_qdpx(out_dir: str | Path, out: str | Path, *, columns: str = "codes",
     reviewer given, ``out_dir``'s reviewed columns are one reviewer named ``reviewer``.
 
     Raises:
-        UsageError: E508 for an unknown ``columns``; E402 for reviewers with ``columns="codes"``.
+        UsageError: E508 for an unknown ``columns``; E402 for reviewers with ``columns="codes"`` or
+            two reviewers of one name.
         DataError: E509 when ``out_dir`` is not a coding output folder; E514 when a reviewed unit is
             not in it; E501 for a coded cell that is not a code.
         ReviewError: E504 when reviewed cells are invalid (every bad cell listed).
@@ -480,6 +481,11 @@ def export_qdpx(out_dir: str | Path, out: str | Path, *, columns: str = "codes",
         raise UsageError("E508", option="columns", known=", ".join(COLUMN_SOURCES), value=columns)
     if reviewers and columns == "codes":
         raise UsageError("E402", detail="--reviewer needs --columns reviewed or merged")
+    names = [reviewer_name for reviewer_name, _ in reviewers]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise UsageError("E402", detail="--reviewer names must differ (one QDA user each); given twice: "
+                                        + ", ".join(twice))
     out_dir = Path(out_dir)
     missing = [n for n in ("coded", "sessions.csv") if not (out_dir / n).exists()]
     if missing:
