@@ -300,3 +300,16 @@ def test_the_workbook_name_must_end_in_xlsx_and_the_review_sheet_is_found_wherev
     assert openpyxl.load_workbook(book).sheetnames[0] != "review"
     result = review_import([book], tmp_path / "c.csv", codebook=codebook)
     assert len(result.units) == 7 and result.n_reviewed_cells == 1
+
+
+def test_a_unit_longer_than_a_cell_is_cut_and_its_import_says_so(tmp_path, codebook):
+    long_text = "I keep thinking about it. " * 1600  # 41,600 characters; a cell holds 32,767
+    out = write_coded_output(tmp_path / "out", {"s": [("C", "client", long_text, {"client_talk_type": ("change", 0.5)}),
+                                                      ("T", "therapist", "Go on.", {"therapist_behaviour": ("other", 0.9)})]})
+    book = tmp_path / "review.xlsx"
+    review_export([out], book, codebook=codebook)
+    _, _, _, rows = sheet_rows(book)
+    assert len(rows[0]["text"]) == 32_767 and rows[0]["text"].endswith(" [...]")
+    result = review_import([book], tmp_path / "c.csv", codebook=codebook)
+    [warning] = result.warnings
+    assert warning.code == "E511" and warning.fields["row"] == 2 and "first 32,761 characters" in str(warning)

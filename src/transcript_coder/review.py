@@ -178,7 +178,9 @@ def check_texts(file: CodedFile) -> list[DataError]:
     warnings = []
     for row in file.rows:
         if row.text_hash and text_hash(row.text) != row.text_hash:
-            detail = f"now '{_shorten(row.text)}'"
+            cut = len(row.text) == CELL_LIMIT and row.text.endswith(_CUT_MARK)
+            detail = (f"the workbook holds only its first {CELL_LIMIT - len(_CUT_MARK):,} characters, the most a cell "
+                      "takes" if cut else f"now '{_shorten(row.text)}'")
         elif row.text.strip() in SPREADSHEET_ERRORS:
             detail = f"the cell holds the formula error '{row.text.strip()}'"
         else:
