@@ -117,7 +117,7 @@ class Errors:
             "{allowed}; this row's {condition} is '{value}'")
     E504 = "{count} reviewed cell(s) are invalid; nothing was written:\n{cells}"
     E505 = "{path}: not a coded CSV (missing or bad column(s): {columns})"
-    E506 = "{path}: no coded CSV files found"
+    E506 = "{path}: no coded CSV or review workbook (.xlsx) found"
     E507 = "no unit of {compare} aligns with a unit of {reference} (units align by session_id and utterance_index)"
     E508 = "--{option} must be one of {known}; got '{value}'"
     E509 = "{path}: not a coding output folder (missing {missing}); run transcript-coder code --out {path} first"
