@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 import zipfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -20,12 +23,13 @@ from transcript_coder.cli import main
 from transcript_coder.codebook import split_codes
 from transcript_coder.codings import CodedRow, read_coded_files
 from transcript_coder.errors import DataError, UsageError
-from transcript_coder.review import ReviewError
+from transcript_coder.review import ReviewError, review_export
 from transcript_coder.writers.qdpx import (PALETTES, PROJECT_NAMESPACE, code_guid, exported_schemes, export_codebook,
                                            export_qdpx, session_text)
 
 from .pipeline_support import model_set, quickstart, read_rows  # noqa: F401 (fixtures)
 from .test_review import resave_like_a_spreadsheet
+from .test_review_workbook import fill, write_coded_output
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "data" / "schemas" / "refi"
 NS = {"q": PROJECT_NAMESPACE}
@@ -214,6 +218,17 @@ def test_re_export_is_byte_identical_with_fixed_zip_dates(exported, coded_run, t
     assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
 
 
+def test_another_process_exports_the_same_bytes(exported, coded_run, tmp_path):
+    """No hash-seed or process state leaks into the output: a fresh interpreter with another
+    PYTHONHASHSEED writes the same file."""
+    out = tmp_path / "other.qdpx"
+    env = {**os.environ, "PYTHONHASHSEED": "12345", "OMP_NUM_THREADS": "1"}
+    code = "import sys; from transcript_coder.cli import main; sys.exit(main(sys.argv[1:]))"
+    subprocess.run([sys.executable, "-c", code, "export", "qdpx", str(coded_run), "--out", str(out)],
+                   check=True, env=env, capture_output=True)
+    assert out.read_bytes() == exported[0].read_bytes()
+
+
 def test_guids_are_stable_keys_not_positions(exported, coded_run, tmp_path, codebook):
     """Exporting only two of the sessions keeps those sessions' source, selection and coding GUIDs."""
     partial = tmp_path / "coded_run"
@@ -326,6 +341,46 @@ def test_a_coded_cell_that_is_no_code_and_reviewers_sharing_a_name_are_refused(c
                     codebook=codebook)
     assert caught.value.code == "E402" and "ana" in str(caught.value)
     assert not (tmp_path / "x.qdpx").exists()
+
+
+def test_a_review_workbook_is_one_reviewers_codes(coded_run, tmp_path, codebook, project_schema):
+    book = tmp_path / "review_ana.xlsx"
+    review_export([coded_run], book, codebook=codebook)
+    fill(book, {("work_anxiety_mi", 0, "reviewed_question_type"): "closed",
+                ("work_anxiety_mi", 1, "reviewed_client_talk_type"): " Change "})  # read as 'change'
+    result = export_qdpx(coded_run, tmp_path / "ana.qdpx", columns="merged", reviewers=[("ana", book)],
+                         codebook=codebook)
+    root, document, _ = unpack(result.out)
+    project_schema.validate(io.BytesIO(document))
+    found = codings_by_unit(root)
+    assert ("Question type", "closed", "ana") in found[("work_anxiety_mi", 0)]
+    assert not any(s == "Question type" and u != "ana" for s, _, u in found[("work_anxiety_mi", 0)])
+    assert ("Client talk type", "change", "ana") in found[("work_anxiety_mi", 1)]
+
+
+def test_hostile_texts_and_a_folder_without_run_json(tmp_path, codebook, project_schema):
+    """Formula-like text, emoji, combining marks, a line break and a control character inside a unit,
+    a right-to-left script; no run.json (one fallback model user) and no codes.csv."""
+    texts = ["=1+1 \U0001F600", "line one\r\nline two", "e\u0301 \u05e9\u05dc\u05d5\u05dd", "bell\x07 here"]
+    units = {"s\u00e9ance 1": [("T", "therapist", texts[0], {"therapist_behaviour": ("question", 0.9),
+                                                              "question_type": ("open", 0.9)}),
+                                ("C", "client", texts[1], {"client_talk_type": ("change", 0.8)}),
+                                ("T", "therapist", texts[2], {"therapist_behaviour": ("other", 0.7)}),
+                                ("C", "client", texts[3], {})]}
+    out = write_coded_output(tmp_path / "out", units, codes_csv=False)
+    (out / "sessions.csv").write_text("session_id,turns,note\ns\u00e9ance 1,4,bell\x07\n", encoding="utf-8")
+    result = export_qdpx(out, tmp_path / "h.qdpx", codebook=codebook)
+    root, document, sources = unpack(result.out)
+    project_schema.validate(io.BytesIO(document))
+    assert [u.get("name") for u in root.findall("q:Users/q:User", NS)] == ["transcript_coder model"]
+    (text,) = sources.values()
+    selections = root.findall("q:Sources/q:TextSource/q:PlainTextSelection", NS)
+    assert [text[int(s.get("startPosition")):int(s.get("endPosition"))] for s in selections] == texts
+    assert codings_by_unit(root)[("s\u00e9ance 1", 1)] == {("Client talk type", "change", "transcript_coder model")}
+    case = root.find("q:Cases/q:Case", NS)
+    assert case.get("name") == "s\u00e9ance 1"
+    assert [v.find("q:TextValue", NS).text for v in case.findall("q:VariableValue", NS)
+            if v.find("q:TextValue", NS) is not None] == ["bell\ufffd"]  # XML cannot hold U+0007
 
 
 def test_codebook_only_writes_a_valid_qdc_with_the_projects_code_guids(exported, tmp_path, codebook):
