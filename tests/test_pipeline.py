@@ -439,7 +439,7 @@ def test_each_model_runs_once_per_window_phase_over_the_units_that_need_it(tmp_p
     assert [n for n, _, _ in calls] == ["annomi", "goemotions"] and calls[0][1] == 20 and calls[1][1] == 10
     calls.clear()
     code([SESSIONS / "drinking_mi.txt", SESSIONS / "smoking_mi_whisperx.json"], tmp_path / "window",
-         models=model_set)
+         CodeOptions(window_units=100), models=model_set)  # the default codes a small batch per session
     # One window of both: role evidence over the anonymous session's 20 units, then annomi over the
     # units its first call did not cover (drinking_mi's 24) and goemotions over both sessions'
     # client units (12 + 10), each in one call.

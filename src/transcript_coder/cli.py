@@ -55,7 +55,7 @@ def _parse_set(values: Sequence[str] | None) -> dict:
 @command("train")
 def train_cli(args: argparse.Namespace) -> int:
     """``transcript-coder train --config configs/train/annomi.yaml``"""
-    from .progress import TqdmHook
+    from .progress import progress_hook
     from .train import load_train_config, train
 
     overrides = _parse_set(args.set)
@@ -70,7 +70,7 @@ def train_cli(args: argparse.Namespace) -> int:
         overrides.setdefault("data.folds", 5)
     config = load_train_config(args.config, overrides)
     cmd = "transcript-coder " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["train"] else None
-    result = train(config, output=args.output, hook=TqdmHook(disable=args.quiet or None), command=cmd,
+    result = train(config, output=args.output, hook=progress_hook(args.quiet), command=cmd,
                    resume=args.resume)
     summary = {s: round(r["macro_f1"], 4) for s, r in result.metrics["validation"].items()}
     print(f"saved {result.output}")
@@ -84,7 +84,7 @@ def train_cli(args: argparse.Namespace) -> int:
 def cv_cli(args: argparse.Namespace) -> int:
     """``transcript-coder cv --config configs/train/annomi.yaml --folds 5``"""
     from .crossval import cross_validate, format_summary
-    from .progress import TqdmHook
+    from .progress import progress_hook
     from .train import load_train_config
 
     overrides = _parse_set(args.set)
@@ -93,7 +93,7 @@ def cv_cli(args: argparse.Namespace) -> int:
     config = load_train_config(args.config, overrides)
     only = [int(k) for k in args.only.split(",")] if args.only else None
     summary = cross_validate(config, folds=args.folds, only=only, out=args.out,
-                             hook=TqdmHook(disable=args.quiet or None))
+                             hook=progress_hook(args.quiet))
     print(format_summary(summary))
     return 0
 
@@ -230,7 +230,7 @@ def code_cli(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from .pipeline import CodeOptions, code
-    from .progress import TqdmHook
+    from .progress import progress_hook
     from .readers import ReaderOptions
     from .roles import split_role_option
 
@@ -247,7 +247,7 @@ def code_cli(args: argparse.Namespace) -> int:
         max_units=args.max_units,
     )
     try:
-        result = code(args.inputs, args.out, options, hook=TqdmHook(disable=True if args.quiet else None))
+        result = code(args.inputs, args.out, options, hook=progress_hook(args.quiet))
     except ModelError as exc:  # a model that cannot be used stops the run before anything is coded
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -376,7 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("throughput (never changes a code)")
     g.add_argument("--window-units", dest="window_units", type=int, default=DEFAULT_WINDOW_UNITS, metavar="N",
                    help="units coded together across sessions; memory grows with it, not with the inputs "
-                        "(default 4096)")
+                        "(default 4096; a batch of at most 16 inputs then codes one session per window, so "
+                        "progress moves per session)")
     g.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="processes reading and segmenting the next window while the model codes this one "
                         "(default 1)")
@@ -477,6 +478,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if not args.quiet:  # progress lines (stderr not a terminal) show without -v
+        from .progress import PROGRESS_LOGGER
+
+        logging.getLogger(PROGRESS_LOGGER).setLevel(logging.INFO)
     try:
         status = COMMANDS[args.command](args)
         sys.stdout.flush()  # inside the try: a reader gone by now is a broken pipe caught below

@@ -22,7 +22,13 @@ from ..coding import CodingResources, SessionUnits, code_window, windows_of
 from ..errors import TranscriptCoderError
 from ..inputs import InputFile
 from ..results import Problem, SessionRecord
+from . import DEFAULT_WINDOW_UNITS
 from .prepare import PreparedSession, ignore_interrupts, prepare_session
+
+#: A run of at most this many inputs with the default ``--window-units`` codes one session per
+#: window, so its progress moves per session instead of once at the end (a few sessions cannot
+#: fill a window's batches anyway; an explicit ``--window-units`` is always honoured).
+SMALL_BATCH = 16
 
 
 def _prepared(run: BatchRun, entries: Sequence[InputFile | SessionRecord], run_key: str,
@@ -165,7 +171,10 @@ def code_locally(run: BatchRun, entries: Sequence[InputFile | SessionRecord], ru
                                    options.max_units)
 
             submit, ahead = prepare_in_pool, 4 * options.jobs
-        windows = windows_of(_prepared(run, entries, run_key, submit, ahead), lambda e: e.units, options.window_units)
+        window_units = options.window_units
+        if window_units == DEFAULT_WINDOW_UNITS and len(entries) <= SMALL_BATCH:
+            window_units = 1  # a session longer than a window is a window of its own
+        windows = windows_of(_prepared(run, entries, run_key, submit, ahead), lambda e: e.units, window_units)
         if options.jobs > 1:
             windows = stack.enter_context(_ReadAhead(windows))
             writer = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="transcript-coder-writer"))
