@@ -611,7 +611,7 @@ def _manifest(run: BatchRun, records: Sequence[SessionRecord], started_at: datet
         "codebook": {"versions": run.codebook.versions(), "sha256": codebook_digest(run.codebook)},
         "inputs": inputs,
         "counts": {"inputs": len(records) - len(ignored), "coded": len(coded),
-                   "failed": len(records) - len(coded) - len(ignored), "ignored": len(ignored),
+                   "failed": len(records) - len(coded) - len(ignored),
                    "turns": sum(r.turns for r in coded), "units": sum(r.units for r in coded),
                    "warnings": sum(1 for r in coded for p in r.problems if p.level == "warning")},
         "this_run": {
