@@ -77,7 +77,8 @@ def krippendorff_alpha(data: Sequence[Sequence[Hashable | None]]) -> float:
     counts, m = counts[pairable], m[pairable]
     if counts.size == 0:
         return math.nan
-    coincidence = np.einsum("uc,uk->ck", counts / (m - 1)[:, None], counts) - np.diag((counts / (m - 1)[:, None]).sum(0))
+    weighted = counts / (m - 1)[:, None]  # each unit's pairs count 1 / (m_u - 1)
+    coincidence = np.einsum("uc,uk->ck", weighted, counts) - np.diag(weighted.sum(axis=0))
     margins = coincidence.sum(axis=1)
     n = margins.sum()
     expected = n * n - (margins ** 2).sum()  # sum over c != k of n_c n_k

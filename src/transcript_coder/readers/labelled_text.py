@@ -85,7 +85,8 @@ def _names_overlap(name: str, speaker: str) -> bool:
     """Whether a header name and a speaker label name the same person (``Jane D.`` / ``Jane``)."""
     fold = lambda text: [w for w in re.sub(r"[^\w]+", " ", text).casefold().split() if w not in _TITLES]  # noqa: E731
     name_words, speaker_words = fold(name), fold(speaker)
-    return bool(speaker_words) and all(w in name_words for w in speaker_words) and any(len(w) > 1 for w in speaker_words)
+    return (bool(speaker_words) and all(w in name_words for w in speaker_words)
+            and any(len(w) > 1 for w in speaker_words))
 
 
 def split_header(entries: list[tuple[int, str, LabelMatch | None]],
@@ -103,9 +104,8 @@ def split_header(entries: list[tuple[int, str, LabelMatch | None]],
     Returns:
         How many entries the block spans, the metadata, and the numbers of the skipped lines.
     """
-    later: set[str] = set()
     kinds: list[str] = []
-    for number, stripped, label in entries:
+    for _, stripped, label in entries:
         if label is None:
             kind = "title" if _TITLE_RE.fullmatch(stripped) else "skipped"
         elif not vocabulary.accepts(label):
