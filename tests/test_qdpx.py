@@ -136,9 +136,10 @@ def test_session_text_offsets_survive_hostile_text():
 def test_codings_are_the_coded_csvs_codes_by_the_model_that_gave_them(exported, coded_run, codebook):
     root, _, _ = unpack(exported[0])
     run = json.loads((coded_run / "run.json").read_text())
-    model_of = {s: model_user_name(m) for m in run["models"] for s in m["schemes"]}
-    users = {u.get("name"): u.get("id") for u in root.findall("q:Users/q:User", NS)}
-    assert users == {model_user_name(m): m["fingerprint"] for m in run["models"]}
+    # who codes a scheme: the model run.json names for it, a rule-based scheme's tagger, else a fallback
+    model_of = {s.id: f"{s.tagger} (transcript_coder rules)" if s.kind == "rules" else "transcript_coder model"
+                for s in codebook}
+    model_of |= {s: model_user_name(m) for m in run["models"] for s in m["schemes"]}
     names = {s.id: s.name for s in codebook}
     found = codings_by_unit(root)
     expected = {}
@@ -157,6 +158,10 @@ def test_codings_are_the_coded_csvs_codes_by_the_model_that_gave_them(exported, 
             expected[key] |= {(names[r["scheme"]], code, model_of[r["scheme"]]) for code in split_codes(r["code"])}
     assert found == expected
     assert any(scheme == "Client emotion (fine-grained)" for v in found.values() for scheme, _, _ in v)
+    users = {u.get("name"): u.get("id") for u in root.findall("q:Users/q:User", NS)}
+    assert set(users) == {user for v in found.values() for _, _, user in v}  # the users are the coders
+    assert {name: id_ for name, id_ in users.items() if id_} == {model_user_name(m): m["fingerprint"]
+                                                                 for m in run["models"]}
     assert found[("sleep_mi", 0)] == {("Therapist behaviour", "question", model_of["therapist_behaviour"]),
                                       ("Question type", "open", model_of["question_type"])}
     assert sum(len(v) for v in found.values()) == exported[1].n_codings > 84
@@ -264,14 +269,15 @@ def reviewed_run(coded_run, tmp_path_factory):
     return folder, second
 
 
-def test_reviewed_codes_come_from_a_reviewer_user(reviewed_run, project_schema, tmp_path, codebook):
+def test_reviewed_codes_come_from_a_reviewer_user(reviewed_run, exported, project_schema, tmp_path, codebook):
     folder, _ = reviewed_run
     result = export_qdpx(folder, tmp_path / "merged.qdpx", columns="merged", reviewers=[("Ana Lopez", None)],
                          codebook=codebook)
     root, document, _ = unpack(result.out)
     project_schema.validate(io.BytesIO(document))
     users = [u.get("name") for u in root.findall("q:Users/q:User", NS)]
-    assert users[-1] == "Ana Lopez" and len(users) == 3  # two models, one reviewer
+    assert users[-1] == "Ana Lopez"  # after the coders
+    assert users[:-1] == [u.get("name") for u in unpack(exported[0])[0].findall("q:Users/q:User", NS)]
     found = codings_by_unit(root)
     run = json.loads((folder / "run.json").read_text())
 
@@ -381,6 +387,23 @@ def test_hostile_texts_and_a_folder_without_run_json(tmp_path, codebook, project
     assert case.get("name") == "s\u00e9ance 1"
     assert [v.find("q:TextValue", NS).text for v in case.findall("q:VariableValue", NS)
             if v.find("q:TextValue", NS) is not None] == ["bell\ufffd"]  # XML cannot hold U+0007
+
+
+def test_the_codebook_the_run_recorded_describes_the_codes(tmp_path):
+    """A run coded with a lab's own codebook folder exports that folder's names and definitions."""
+    lab = tmp_path / "lab_codebooks"
+    shutil.copytree(SCHEMAS.parents[2] / "configs" / "codebooks", lab)
+    yaml = lab / "therapist_behaviour.yaml"
+    yaml.write_text(yaml.read_text(encoding="utf-8").replace("name: Question\n", "name: Asking\n"), encoding="utf-8")
+    out = write_coded_output(tmp_path / "out", {"s": [("T", "therapist", "Why?", {"therapist_behaviour": ("question", 0.9),
+                                                                                  "question_type": ("open", 0.9)})]})
+    (out / "sessions.csv").write_text("session_id,turns\ns,1\n", encoding="utf-8")
+    (out / "run.json").write_text(json.dumps({"config": {"codebooks": str(lab)}, "models": []}), encoding="utf-8")
+    root, _, _ = unpack(export_qdpx(out, tmp_path / "lab.qdpx").out)
+    question = root.find(f"q:CodeBook/q:Codes/q:Code/q:Code[@guid='{code_guid('therapist_behaviour', 'question')}']", NS)
+    assert question.find("q:Description", NS).text.startswith("Asking: ")
+    assert main(["export", "qdpx", str(out), "--out", str(tmp_path / "cli.qdpx")]) == 0
+    assert (tmp_path / "cli.qdpx").read_bytes() == (tmp_path / "lab.qdpx").read_bytes()
 
 
 def test_codebook_only_writes_a_valid_qdc_with_the_projects_code_guids(exported, tmp_path, codebook):

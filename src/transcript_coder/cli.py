@@ -182,7 +182,7 @@ def export_cli(args: argparse.Namespace) -> int:
     from .codebook import load_codebook
     from .writers.qdpx import export_codebook, export_qdpx, parse_reviewer
 
-    codebook = load_codebook(args.codebooks)
+    codebook = load_codebook(args.codebooks) if args.codebooks else None  # None: the run's, else the default
     if args.codebook_only:
         print(f"wrote {export_codebook(args.out, codebook=codebook)}")
         return 0
@@ -455,7 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "NAME=PATH for a review workbook or coded CSVs (default with reviewed/merged: 'reviewer')")
     q.add_argument("--codebook-only", dest="codebook_only", action="store_true",
                    help="write only the codebook as a REFI codebook exchange file (.qdc); DIR is not needed")
-    q.add_argument("--codebooks", metavar="DIR", help="codebook folder (default: configs/codebooks)")
+    q.add_argument("--codebooks", metavar="DIR",
+                   help="codebook folder (default: the one DIR's run.json records, else configs/codebooks)")
 
     p = add_command(sub, "annotations", help="the team's annotation passes: agreement per code")
     annotations_sub = p.add_subparsers(dest="action", required=True)

@@ -16,8 +16,9 @@ What goes where:
   ``<speaker>: <unit text>``; each unit is a ``PlainTextSelection`` whose offsets cut exactly the
   unit's text (0-based, end exclusive, counted in Unicode code points, as REFI's "characters"),
   holding one ``Coding`` per code given to it.
-* **Users**: one per model that coded (its name and fingerprint, from ``run.json``), and one per
-  human reviewer whose reviewed codes are exported. Every coding names the user who made it.
+* **Users**: one per model that coded (its name and fingerprint, from ``run.json``), one per rule
+  tagger of a ``kind: rules`` scheme, and one per human reviewer whose reviewed codes are exported.
+  Every coding names the user who made it.
 * **Variables** and **Cases**: one case per session, with the ``sessions.csv`` columns (the session
   scores, turns per role, reader...) as variable values.
 
@@ -31,8 +32,8 @@ Which codes are exported is ``columns`` as in ``evaluate`` (:data:`~transcript_c
 ``codes`` (the model's), ``reviewed`` (reviewers' only) or ``merged`` (a reviewer's code where one
 was given for a scheme, else the model's unless a reviewed code makes it moot). The model's codes
 are the coded CSVs' columns completed from ``codes.csv`` (schemes such as ``client_emotion_fine``
-are only there), as the review workbook reads them; roll-up schemes are derived codes and are not
-exported as codings.
+are only there), as the review workbook reads them, and the codes of rule-based schemes; roll-up
+schemes are derived codes and are not exported as codings.
 """
 
 from __future__ import annotations
@@ -245,16 +246,25 @@ def _check_cells(files: Sequence[CodedFile], codebook: Codebook) -> None:
         raise ReviewError(problems)
 
 
-def _model_users(out_dir: Path) -> tuple[dict[str, QdaUser], QdaUser]:
-    """scheme -> the user of the model that coded it (from ``run.json``), and the fallback user for
-    a scheme no recorded model provides (a folder without ``run.json``)."""
+def _read_run(out_dir: Path) -> dict:
+    """The output folder's ``run.json`` (``{}`` when there is none, as in a folder of coded CSVs)."""
     import json
 
-    fallback = QdaUser(key="model", name="transcript_coder model")
     run_path = out_dir / "run.json"
-    if not run_path.is_file():
-        return {}, fallback
-    run = json.loads(run_path.read_text(encoding="utf-8"))
+    return json.loads(run_path.read_text(encoding="utf-8")) if run_path.is_file() else {}
+
+
+def run_codebook(out_dir: str | Path) -> Codebook | None:
+    """The codebook a run recorded in its ``run.json`` (``config.codebooks``), when that folder still
+    exists, so an export describes the codes the sessions were coded with; else ``None``."""
+    recorded = (_read_run(Path(out_dir)).get("config") or {}).get("codebooks")
+    return load_codebook(recorded) if recorded and Path(recorded).is_dir() else None
+
+
+def _model_users(run: Mapping) -> tuple[dict[str, QdaUser], QdaUser]:
+    """scheme -> the user of the model that coded it (from ``run.json``), and the fallback user for
+    a scheme no recorded model provides (a folder without ``run.json``)."""
+    fallback = QdaUser(key="model", name="transcript_coder model")
     users = {}
     for model in run.get("models") or []:
         name, fingerprint = str(model.get("name") or "model"), str(model.get("fingerprint") or "")
@@ -263,6 +273,14 @@ def _model_users(out_dir: Path) -> tuple[dict[str, QdaUser], QdaUser]:
         for scheme in model.get("schemes") or []:
             users.setdefault(str(scheme), user)
     return users, fallback
+
+
+def scheme_user(scheme: Scheme, model_users: Mapping[str, QdaUser], fallback: QdaUser) -> QdaUser:
+    """Who codes ``scheme`` when no reviewer does: its rule tagger for a ``kind: rules`` scheme (no
+    model involved), else the model that provides it, else ``fallback``."""
+    if scheme.kind == "rules":
+        return QdaUser(key=f"rules:{scheme.tagger}", name=f"{scheme.tagger} (transcript_coder rules)")
+    return model_users.get(scheme.id, fallback)
 
 
 def _read_sessions_table(path: Path) -> tuple[list[str], dict[str, dict[str, str]]]:
@@ -364,7 +382,7 @@ def project_document(files: Sequence[CodedFile], codebook: Codebook, *, name: st
     Raises:
         DataError: E501 when a coded cell names a code its scheme does not have.
     """
-    schemes = [s for s in exported_schemes(codebook) if s.kind == "classifier"]
+    schemes = [s for s in exported_schemes(codebook) if s.kind != "rollup"]
     sessions = sorted(((f.rows[0].session_id, f) for f in files if f.rows), key=lambda item: item[0])
     used: dict[str, QdaUser] = {}
     summary = QdpxExport(out=Path(), columns=columns, users=[])
@@ -386,7 +404,7 @@ def project_document(files: Sequence[CodedFile], codebook: Codebook, *, name: st
                 "startPosition": span.start, "endPosition": span.end})
             summary.n_selections += 1
             for scheme in schemes:
-                model_user = model_users.get(scheme.id, fallback_user)
+                model_user = scheme_user(scheme, model_users, fallback_user)
                 model = (model_codes or {}).get(row.key, row.codes)
                 for code, user in _unit_codings(row, scheme, columns, model_user, reviewers, model):
                     if code not in scheme.code_ids:
@@ -468,7 +486,8 @@ def export_qdpx(out_dir: str | Path, out: str | Path, *, columns: str = "codes",
     ``reviewers`` are ``(name, path)`` pairs, one per human reviewer: ``path`` holds that reviewer's
     ``reviewed_`` cells (a review workbook, coded CSVs, or a folder of them); ``None`` means the
     ``reviewed_`` columns of ``out_dir``'s own coded CSVs. With ``reviewed``/``merged`` and no
-    reviewer given, ``out_dir``'s reviewed columns are one reviewer named ``reviewer``.
+    reviewer given, ``out_dir``'s reviewed columns are one reviewer named ``reviewer``. The codebook
+    is, by default, the one the run recorded (:func:`run_codebook`), else ``configs/codebooks``.
 
     Raises:
         UsageError: E508 for an unknown ``columns``; E402 for reviewers with ``columns="codes"`` or
@@ -490,7 +509,7 @@ def export_qdpx(out_dir: str | Path, out: str | Path, *, columns: str = "codes",
     missing = [n for n in ("coded", "sessions.csv") if not (out_dir / n).exists()]
     if missing:
         raise DataError("E509", path=out_dir, missing=", ".join(missing))
-    codebook = codebook or load_codebook()
+    codebook = codebook or run_codebook(out_dir) or load_codebook()
     files = read_coded_files([out_dir], codebook)
     if columns != "codes" and not reviewers:
         reviewers = [("reviewer", None)]
@@ -514,7 +533,7 @@ def export_qdpx(out_dir: str | Path, out: str | Path, *, columns: str = "codes",
     from ..review import review_units
 
     model_codes = {unit.row.key: unit.codes for unit in review_units(files, codebook)}
-    model_users, fallback = _model_users(out_dir)
+    model_users, fallback = _model_users(_read_run(out_dir))
     variables, session_rows = _read_sessions_table(out_dir / "sessions.csv")
     document, texts, summary = project_document(
         files, codebook, name=name or out_dir.resolve().name, columns=columns, model_users=model_users,
