@@ -246,8 +246,15 @@ def code_cli(args: argparse.Namespace) -> int:
         ray_address=args.ray_address, ray_actors=args.ray_actors, max_input_mb=args.max_input_mb,
         max_units=args.max_units,
     )
+    inputs, out = args.inputs, args.out
+    if args.config:  # the file's options, with those given on the command line over them
+        from .runconfig import resolve_code_config
+
+        inputs, out, options = resolve_code_config(args.config, args.inputs, args.out, options)
+    elif not inputs or not out:
+        raise UsageError("E402", detail="code needs INPUT... and --out DIR (or --config FILE naming them)")
     try:
-        result = code(args.inputs, args.out, options, hook=progress_hook(args.quiet))
+        result = code(inputs, out, options, hook=progress_hook(args.quiet))
     except ModelError as exc:  # a model that cannot be used stops the run before anything is coded
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -273,8 +280,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "evaluate": ("transcript-coder evaluate --model models/annomi --data coded_by_hand.csv",
                  "transcript-coder evaluate --reference human_coded/ --compare coded_run/"),
     "code": ("transcript-coder code sessions/ --out coded_run",
-             "transcript-coder code interviews/*.csv --speaker-column Name --text-column Said --therapist 'Dr. Lee' "
-             "--out coded_run"),
+             "transcript-coder code --config published_run/run.json new_sessions/ --out recoded   # its options"),
     "report": ("transcript-coder report coded_run   # then open coded_run/report/index.html",
                "transcript-coder report coded_run --human human_coded/"),
     "review": ("transcript-coder review export coded_run --out review.xlsx --least-confident 10%",
@@ -360,9 +366,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add_command(sub, "code", help="code transcripts (files, folders, globs) into an output folder",
                        description="Code therapy transcripts: one coded CSV per session plus codes.csv, "
                                    "sessions.csv, errors.csv and run.json in --out.")
-    p.add_argument("inputs", nargs="+", metavar="INPUT",
+    p.add_argument("inputs", nargs="*", metavar="INPUT",
                    help="transcript files, folders (searched recursively) or globs")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder (re-running into it resumes)")
+    p.add_argument("--out", metavar="DIR", help="output folder (re-running into it resumes)")
+    p.add_argument("--config", metavar="FILE",
+                   help="every option from a YAML/JSON file (CodeOptions names, plus inputs and out), or a run's "
+                        "run.json to re-run it; options given here win")
     p.add_argument("--unit", default="turn", help="coding unit: turn (default) or sentence")
     p.add_argument("--model", action="append", metavar="DIR",
                    help="model folder (repeatable; default: every model in models/)")

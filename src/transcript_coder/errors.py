@@ -27,6 +27,7 @@ class Errors:
     E006 = "{path}: codebook directory has no *.yaml files"
     E007 = "{path}: not found"
     E008 = "{path}: tagger '{tagger}' is not registered (known: {known})"
+    E009 = "{path}: {key}: {detail}; the run may not code as the recorded one did"
 
     # --- transcript input -------------------------------------------------------------------
     E101 = "{path}: file is empty or contains only whitespace"
