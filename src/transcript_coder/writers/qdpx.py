@@ -176,7 +176,8 @@ def export_codebook(out: str | Path, *, codebook: Codebook | None = None) -> Pat
 # ---------------------------------------------------------------------------------- sessions
 @dataclass(frozen=True)
 class QdaUser:
-    """A REFI ``User``: a model that coded, or a human reviewer. ``key`` makes the GUID."""
+    """A REFI ``User``: a model that coded, a rule tagger, or a human reviewer. ``key`` makes the
+    GUID (``model:<name>:<fingerprint>``, ``rules:<tagger>``, ``reviewer:<name>``)."""
 
     key: str
     name: str
