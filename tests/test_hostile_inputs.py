@@ -327,10 +327,10 @@ def test_a_failure_while_storing_one_session_is_that_sessions_error(tmp_path, mo
     _clean(inputs, "poison.txt")
     real = batch.write_coded_session
 
-    def failing(path, session, layout):
+    def failing(path, session, *args, **kwargs):
         if session.session_id == "poison":
             raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
-        return real(path, session, layout)
+        return real(path, session, *args, **kwargs)
 
     monkeypatch.setattr(batch, "write_coded_session", failing)
     out = tmp_path / "out"
@@ -525,7 +525,7 @@ def test_a_249_byte_input_name_is_coded(tmp_path, model_set):
     out = tmp_path / "out"
     result = code([inputs], out, models=model_set)
     assert all(r.status == "coded" for r in result.records), [r.problems for r in result.records]
-    [coded] = [p for p in (out / "coded").iterdir() if p.name.startswith("s" * 245)]
+    [coded] = [p for p in (out / "coded").iterdir() if p.name.startswith("s" * 150)]  # whatever the escaping
     assert len(read_rows(coded)[1]) == 4
     _assert_clean_coded(result, out)
 
@@ -544,8 +544,9 @@ def test_on_a_full_disk_the_sessions_not_written_are_listed_in_the_summary(tmp_p
     _clean(inputs, "later.txt")
     real = atomic.os.replace
 
-    def replace(source, target):  # the disk is full for everything but the clean session's files
-        if Path(target).name not in ("clean.csv", "clean.json"):
+    def replace(source, target):  # the disk fills up: the later session's files and the aggregates fail
+        if Path(target).stem == "later" or Path(target).name in ("codes.csv", "sessions.csv", "errors.csv",
+                                                                   "run.json"):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
         return real(source, target)
 
@@ -622,3 +623,15 @@ def test_readme_warns_about_formulas_where_it_tells_people_to_open_csvs():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     outputs = readme[readme.index("**Outputs**"):readme.index("**Batches.**")]
     assert "formula" in outputs and "=" in outputs and "review export" in outputs
+
+
+def test_an_explicit_dangling_symlink_alone_says_what_it_is(tmp_path, capsys):
+    """Item 12: it used to say 'E401 ... no transcript files matched'."""
+    from transcript_coder.cli import main
+
+    link = tmp_path / "session.txt"
+    link.symlink_to(tmp_path / "moved_away.txt")
+    assert main(["code", str(link), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "E116: " in err and "E401" not in err
+    assert f"symbolic link to '{tmp_path / 'moved_away.txt'}', which does not exist" in err
