@@ -170,7 +170,9 @@ def test_files_folders_columns_cli_and_json(tmp_path, codebook, capsys):
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["aligned_units"] == 10 and data["schemes"]["therapist_behaviour"]["kappa"] == pytest.approx(0.53125)
     assert set(data["scores"]) == {"reflection_to_question", "pct_complex_reflections", "pct_open_questions",
-                                   "pct_change_talk"}
+                                   "pct_change_talk", "mi_adherent", "mi_non_adherent", "mi_adherent_per_100",
+                                   "mi_non_adherent_per_100"}
+    assert data["scores"]["mi_adherent"]["n"] == 0  # neither coding has mi_relational codes
     assert main(["evaluate", "--reference", str(human)]) == 2
     assert main(["evaluate", "--reference", str(tmp_path / "missing"), "--compare", str(model)]) == 1
     assert "E506" in capsys.readouterr().err

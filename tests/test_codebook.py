@@ -51,10 +51,15 @@ def test_dependency_order_puts_conditions_first(codebook):
     ({"therapist_behaviour": "question", "question_type": "open"}, "exploration"),
     ({"therapist_behaviour": "question", "question_type": "closed"}, "other"),
     ({"therapist_behaviour": "therapist_input", "therapist_input_type": "information"}, "information_feedback"),
-    ({"therapist_behaviour": "therapist_input", "therapist_input_type": "advice"}, "direction"),
-    ({"therapist_behaviour": "therapist_input", "therapist_input_type": "options"}, "collaboration"),
-    ({"therapist_behaviour": "therapist_input", "therapist_input_type": "negotiation"}, "collaboration"),
+    ({"therapist_behaviour": "therapist_input", "therapist_input_type": "advice"}, "information_feedback"),
     ({"therapist_behaviour": "other"}, "other"),
+    # integrative v2 is multi-label and reads the relational behaviours (issue 12)
+    ({"therapist_behaviour": "other", "mi_relational": "affirm"}, "alliance_building"),
+    ({"therapist_behaviour": "reflection", "mi_relational": "emphasize_autonomy"}, "active_listening;alliance_building"),
+    ({"therapist_behaviour": "therapist_input", "mi_relational": "persuade"}, "information_feedback;direction"),
+    ({"therapist_behaviour": "other", "mi_relational": "persuade_with_permission"}, "information_feedback"),
+    ({"therapist_behaviour": "other", "mi_relational": "persuade;confront"}, "direction;rupture_risk"),
+    ({"therapist_behaviour": "other", "mi_relational": ""}, "other"),
 ])
 def test_integrative_rollup(codebook, codes, expected):
     assert codebook["integrative"].roll_up(codes) == expected

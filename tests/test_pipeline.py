@@ -15,7 +15,7 @@ from transcript_coder.errors import UsageError
 from transcript_coder.pipeline import CodeOptions, code, expand_inputs, unique_session_ids
 from transcript_coder.progress import RecordingHook
 from transcript_coder.results import SessionRecord
-from transcript_coder.writers import CODED_CSV_V1, CODES_COLUMNS, ERRORS_COLUMNS, session_header
+from transcript_coder.writers import CODED_CSV_V1, CODED_CSV_V2, CODES_COLUMNS, ERRORS_COLUMNS, session_header
 
 from .conftest import ROOT
 from .pipeline_support import (  # noqa: F401 (fixtures)
@@ -57,9 +57,15 @@ def test_coded_csv_has_exactly_the_issue_columns_and_empty_cells_for_other_roles
         "client_emotion_confidence", "reviewed_therapist_behaviour", "reviewed_question_type",
         "reviewed_reflection_type", "reviewed_therapist_input_type", "reviewed_client_talk_type",
         "reviewed_client_emotion"]
+    # v2 (the default, issue 12) adds the interpersonal-process schemes after v1's code columns.
+    assert list(CODED_CSV_V2) == [*CODED_CSV_V1[:17], "mi_relational", "client_relationships", *CODED_CSV_V1[17:],
+                                  "reviewed_mi_relational", "reviewed_client_relationships"]
     for record in result.records:
         header, rows = read_rows(out / "coded" / f"{record.session_id}.csv")
-        assert header == list(CODED_CSV_V1)
+        assert header == list(CODED_CSV_V2)
+        # No model provides mi_relational: its column is empty; the relationship rules code clients.
+        assert all(r["mi_relational"] == "" for r in rows)
+        assert all(r["client_relationships"] == "" for r in rows if r["role"] != "client")
         assert [int(r["utterance_index"]) for r in rows] == list(range(len(rows))) == list(range(record.units))
         assert {r["session_id"] for r in rows} == {record.session_id}
         for row in rows:
@@ -118,8 +124,13 @@ def test_codes_csv_is_the_long_table_of_the_same_decisions(quickstart, codebook)
             "client_talk_type", "client_emotion", "client_emotion_fine"}}[wide["role"]]
         assert expected <= set(schemes) and "speaker_role" not in schemes
         for scheme, row in schemes.items():
-            if scheme in CODED_CSV_V1:
+            if scheme in CODED_CSV_V2:
                 assert row["code"] == wide[scheme]
+            if scheme == "client_relationships":  # rules: probabilities 1/0, no confidence
+                probabilities = json.loads(row["probabilities"])
+                assert row["confidence"] == "" and list(probabilities) == codebook[scheme].code_ids
+                assert row["code"] == ";".join(c for c, p in probabilities.items() if p == 1.0)
+                continue
             if scheme == "integrative":
                 assert row["confidence"] == row["probabilities"] == ""
                 continue

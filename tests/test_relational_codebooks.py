@@ -91,3 +91,13 @@ def test_unregistered_tagger_is_e008(tmp_path):
     with pytest.raises(ConfigError) as info:
         get_tagger(codebook["client_relationships"], codebook)
     assert info.value.code == "E008" and "relationships_spacy.v1" in str(info.value)
+
+
+def test_an_edited_lexicon_changes_the_codebook_digest(tmp_path):
+    from transcript_coder.batch import codebook_digest
+
+    folder = _copy(tmp_path)
+    before = codebook_digest(load_codebook(folder))
+    lexicon = folder / "lexicons" / "client_relationships.yaml"
+    lexicon.write_text(lexicon.read_text().replace("[wife, husband,", "[wife, husband, hubbie,"))
+    assert codebook_digest(load_codebook(folder)) != before

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .codebook import Codebook, load_codebook
+from .codebook import Codebook, load_codebook, split_codes
 from .codings import COLUMN_SOURCES, CodedRow, read_coded_files
 from .errors import DataError, UsageError
 from .metrics import SchemeReport, single_label_report
@@ -143,6 +143,22 @@ def _coded_utterances(rows: Sequence[CodedRow], source: str) -> list[CodedUttera
     return units
 
 
+def _multi_label_reports(scheme, ref_rows: Sequence[CodedRow], cmp_rows: Sequence[CodedRow], ref_columns: str,
+                         cmp_columns: str) -> dict[str, SchemeReport]:
+    """Per code of a multi-label scheme, a present/absent report named ``<scheme>.<code>``, over the
+    aligned units of the scheme's role. An empty cell is "no code", so a side that has no code of
+    the scheme anywhere is taken as not having coded it, and nothing is reported."""
+    rows = [(a, b) for a, b in zip(ref_rows, cmp_rows) if a.role == scheme.role]
+    ref = [split_codes(a.codes_from(ref_columns).get(scheme.id)) for a, _ in rows]
+    cmp = [split_codes(b.codes_from(cmp_columns).get(scheme.id)) for _, b in rows]
+    if not any(ref) or not any(cmp):
+        return {}
+    labels = ["absent", "present"]
+    return {f"{scheme.id}.{code}": single_label_report(
+        f"{scheme.id}.{code}", labels, [labels[code in codes] for codes in ref], [labels[code in codes] for codes in cmp])
+        for code in scheme.code_ids}
+
+
 def compare_codings(reference: Sequence[CodedRow], compare: Sequence[CodedRow], codebook: Codebook,
                     score_config: ScoreConfig, *, reference_columns: str = "codes", compare_columns: str = "codes",
                     reference_name: str = "reference", compare_name: str = "compare") -> Agreement:
@@ -158,7 +174,11 @@ def compare_codings(reference: Sequence[CodedRow], compare: Sequence[CodedRow], 
         raise DataError("E507", reference=reference_name, compare=compare_name)
     schemes: dict[str, SchemeReport] = {}
     for scheme in codebook.ordered():
-        if scheme.kind != "classifier" or scheme.role not in ROLES:
+        if scheme.kind == "rollup" or scheme.role not in ROLES:
+            continue
+        if scheme.multi_label:
+            schemes.update(_multi_label_reports(scheme, [ref[k] for k in aligned], [cmp[k] for k in aligned],
+                                                reference_columns, compare_columns))
             continue
         pairs = [(ref[k].codes_from(reference_columns).get(scheme.id), cmp[k].codes_from(compare_columns).get(scheme.id))
                  for k in aligned]

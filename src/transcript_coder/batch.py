@@ -157,8 +157,12 @@ def _digest(data: object) -> str:
 
 
 def codebook_digest(codebook: Codebook) -> str:
-    """SHA-256 over every scheme file's content, keyed by scheme id."""
-    return _digest({scheme: file_sha256(path) for scheme, path in sorted(codebook.files.items())})
+    """SHA-256 over every scheme file's content, keyed by scheme id, and over the lexicon of every
+    rule-based scheme (an edited lexicon recodes, as an edited scheme does)."""
+    files = {scheme: file_sha256(path) for scheme, path in sorted(codebook.files.items())}
+    files.update({f"{scheme}.lexicon": file_sha256(codebook.lexicon_path(scheme))
+                  for scheme in sorted(codebook.schemes) if codebook[scheme].lexicon})
+    return _digest(files)
 
 
 def session_fingerprint(run_key: str, sha256: str, session_id: str, overrides: Mapping[str, str]) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +44,7 @@ class ModelDescription:
     schemes: tuple[str, ...]
     labels: dict[str, tuple[str, ...]]
     context_turns: int
+    thresholds: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
     def serialize(self) -> dict:
         """A JSON-ready dict for the run manifest."""
@@ -94,6 +95,7 @@ def describe_model(path: str | Path, codebook: Codebook | None = None) -> ModelD
         name=info.name, path=path, fingerprint=file_sha256(path / "model.safetensors", 16),
         schemes=tuple(h.scheme for h in info.heads), labels={h.scheme: tuple(h.labels) for h in info.heads},
         context_turns=info.inputs.context_turns,
+        thresholds={h.scheme: tuple(h.thresholds) for h in info.heads if h.thresholds},
     )
 
 
@@ -102,12 +104,20 @@ class Predictions:
     """Probabilities per scheme for a sequence of units.
 
     ``probabilities[scheme]`` has one row per unit and one column per label (``labels[scheme]``
-    order); rows of units the scheme was not predicted for are NaN.
+    order); rows of units the scheme was not predicted for are NaN. ``thresholds[scheme]`` holds a
+    multi-label head's per-label decision thresholds (tuned on validation and saved with the model),
+    in ``labels[scheme]`` order.
     """
 
     n_units: int
     labels: dict[str, tuple[str, ...]]
     probabilities: dict[str, np.ndarray]
+    thresholds: dict[str, tuple[float, ...]] = field(default_factory=dict)
+
+    def thresholds_of(self, scheme: str) -> dict[str, float] | None:
+        """``{label: threshold}`` of a multi-label head, or ``None`` when it saved none."""
+        values = self.thresholds.get(scheme)
+        return None if values is None else dict(zip(self.labels[scheme], values))
 
     @classmethod
     def empty(cls, n_units: int) -> "Predictions":
@@ -130,6 +140,7 @@ class Predictions:
         if other.n_units != self.n_units:
             raise ValueError("predictions for different units cannot be merged")
         labels = dict(self.labels)
+        thresholds = {**other.thresholds, **self.thresholds}
         probabilities = {s: rows.copy() for s, rows in self.probabilities.items()}
         for scheme, rows in other.probabilities.items():
             labels.setdefault(scheme, other.labels[scheme])
@@ -138,7 +149,7 @@ class Predictions:
                 continue
             fill = np.isnan(probabilities[scheme][:, 0]) & ~np.isnan(rows[:, 0])
             probabilities[scheme][fill] = rows[fill]
-        return Predictions(n_units=self.n_units, labels=labels, probabilities=probabilities)
+        return Predictions(n_units=self.n_units, labels=labels, probabilities=probabilities, thresholds=thresholds)
 
 
 class ModelSet:
@@ -238,5 +249,7 @@ class ModelSet:
                 table = np.full((len(units), values.shape[1]), np.nan, dtype=np.float32)
                 table[rows] = values
                 labels[scheme], full[scheme] = description.labels[scheme], table
-            result = result.merge(Predictions(n_units=len(units), labels=labels, probabilities=full))
+            thresholds = {s: t for s, t in description.thresholds.items() if s in full}
+            result = result.merge(Predictions(n_units=len(units), labels=labels, probabilities=full,
+                                              thresholds=thresholds))
         return result

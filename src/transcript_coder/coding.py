@@ -70,7 +70,8 @@ class SessionUnits:
 def _rows(predictions: Predictions, start: int, stop: int) -> Predictions:
     """Rows ``start:stop`` of a window's predictions: one session's share."""
     return Predictions(n_units=stop - start, labels=dict(predictions.labels),
-                       probabilities={s: rows[start:stop] for s, rows in predictions.probabilities.items()})
+                       probabilities={s: rows[start:stop] for s, rows in predictions.probabilities.items()},
+                       thresholds=dict(predictions.thresholds))
 
 
 def _predict_split(models: ModelSet, parts: Sequence[tuple[Sequence[Utterance], list[set[str]]]],

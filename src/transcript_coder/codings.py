@@ -169,8 +169,8 @@ def read_coded_file(path: str | Path, codebook: Codebook) -> CodedFile:
     """Read one coded table: a CSV (UTF-8 with or without BOM, any line ends, as spreadsheets
     re-save it) or a review workbook (``.xlsx``).
 
-    Scheme columns are the columns named after a classifier scheme of ``codebook``; ``reviewed_``
-    columns likewise. Other columns are ignored.
+    Scheme columns are the columns named after a classifier or rule-based scheme of ``codebook``
+    (not a roll-up, which is derived); ``reviewed_`` columns likewise. Other columns are ignored.
 
     Raises:
         DataError: E505 when a required column is missing or an index is not a whole number.
@@ -180,7 +180,7 @@ def read_coded_file(path: str | Path, codebook: Codebook) -> CodedFile:
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise DataError("E505", path=path, columns=", ".join(missing))
-    classifiers = {s.id for s in codebook if s.kind == "classifier"}
+    classifiers = {s.id for s in codebook if s.kind != "rollup"}
     schemes = [c for c in header if c in classifiers]
     reviewed = [c[len(REVIEWED_PREFIX):] for c in header
                 if c.startswith(REVIEWED_PREFIX) and c[len(REVIEWED_PREFIX):] in classifiers]

@@ -24,7 +24,7 @@ from typing import Literal
 from pydantic import Field
 
 from .agreement import Agreement, agreement
-from .codebook import Codebook, load_codebook
+from .codebook import Codebook, load_codebook, split_codes
 from .codings import CodedRow, read_coded_files
 from .configfile import StrictModel, load_yaml_config
 from .errors import ConfigError, DataError
@@ -53,6 +53,16 @@ class PlotSpec(StrictModel):
     scheme: str
     kind: Literal["timeline", "cumulative"] = "timeline"
     codes: list[str] = Field(default_factory=list)
+    section: Literal["session", "relational"] = "session"
+
+
+class RelationalSpec(StrictModel):
+    """The "Relational process" section: the roll-up whose ``rupture_codes`` mark rupture-risk
+    moments, and the map (``configs/scores.yaml`` ``maps:``) of the client's relationships."""
+
+    rollup: str
+    rupture_codes: list[str] = Field(default_factory=list)
+    map: str | None = None
 
 
 class ReportConfig(StrictModel):
@@ -63,6 +73,7 @@ class ReportConfig(StrictModel):
     references: dict[str, Reference] = Field(default_factory=dict)
     plots: list[PlotSpec] = Field(default_factory=list)
     rollup: str | None = None
+    relational: RelationalSpec | None = None
     palette: list[str] = Field(min_length=1)
 
 
@@ -85,10 +96,19 @@ def load_report_config(path: str | Path | None = None, codebook: Codebook | None
                     raise ConfigError("E005", path=path, key=f"plots.{i}.codes", ref=f"{plot.scheme}.{code}")
         if config.rollup is not None and config.rollup not in codebook:
             raise ConfigError("E005", path=path, key="rollup", ref=config.rollup)
+        if config.relational is not None:
+            if config.relational.rollup not in codebook:
+                raise ConfigError("E005", path=path, key="relational.rollup", ref=config.relational.rollup)
+            for code in config.relational.rupture_codes:
+                if code not in codebook[config.relational.rollup].code_ids:
+                    raise ConfigError("E005", path=path, key="relational.rupture_codes",
+                                      ref=f"{config.relational.rollup}.{code}")
     if scores is not None:
         for name in config.references:
             if name not in scores.scores:
                 raise ConfigError("E005", path=path, key=f"references.{name}", ref=name)
+        if config.relational is not None and config.relational.map and config.relational.map not in scores.maps:
+            raise ConfigError("E005", path=path, key="relational.map", ref=config.relational.map)
     return config
 
 
@@ -136,17 +156,49 @@ class ScoreView:
     fair: float | None
     good: float | None
     source: str
+    note: str = ""  # why there is no value, when a scheme it needs was not coded
 
 
 @dataclass
 class RollupShare:
-    """How often the therapist's units fell in one roll-up category."""
+    """How often the therapist's units fell in one roll-up category (``share``: of the units the
+    roll-up coded). ``count`` is ``None`` when the category needs a scheme the session was not
+    coded with (``needs``: no model provides it), so its count is unknown, not zero."""
 
     code: str
     name: str
-    count: int
+    count: int | None
     share: float | None
     colour: str
+    needs: list[str] = field(default_factory=list)
+    partial: list[str] = field(default_factory=list)  # schemes missing from some of its rules
+    definition: str = ""
+
+
+@dataclass
+class FigureView:
+    """One figure of the relationship map: the client units mentioning them, their emotions, and
+    their change talk as a percentage of change plus sustain talk."""
+
+    code: str
+    name: str
+    units: int
+    profile: str
+    share: float | None
+
+
+@dataclass
+class RelationalView:
+    """The "Relational process" section: its plots, the categories, the relationship map and the
+    rupture-risk moments. ``needs`` names the schemes it lacks (no model provides them)."""
+
+    plots: list["PlotData"]
+    categories: list[RollupShare]
+    figures: list[FigureView]
+    ruptures: list["UnitView"]
+    needs: list[str]
+    map_name: str = ""
+    rupture_names: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -177,6 +229,7 @@ class SessionView:
     rollup_name: str
     plots: list[PlotData]
     page: str = ""  # its file name in report/ (see page_file_names)
+    relational: RelationalView | None = None
 
     @property
     def n_flagged(self) -> int:
@@ -266,6 +319,16 @@ def build_session_view(session_id: str, rows: Sequence[CodedRow], codes: Sequenc
             scheme, cell = codebook[scheme_id], unit_codes[scheme_id]
             code = cell["code"]
             confidence = _float(cell.get("confidence"))
+            if scheme.multi_label:
+                if not code:
+                    continue  # coded, with none of the scheme's codes: nothing to tag
+                parts = split_codes(code)
+                name = ", ".join(scheme.code(c).name if c in scheme.code_ids else c for c in parts)
+                tags.append(CodeTag(scheme=scheme_id, scheme_name=scheme.name, code=code, code_name=name,
+                                    confidence=confidence,
+                                    low_confidence=confidence is not None and confidence < low_confidence,
+                                    colour=colour(scheme_id, parts[0])))
+                continue
             name = scheme.code(code).name if code in scheme.code_ids else code
             tags.append(CodeTag(scheme=scheme_id, scheme_name=scheme.name, code=code, code_name=name,
                                 confidence=confidence,
@@ -274,33 +337,96 @@ def build_session_view(session_id: str, rows: Sequence[CodedRow], codes: Sequenc
         units.append(UnitView(utterance_index=row.utterance_index, turn_index=row.turn_index, speaker=row.speaker,
                               role=row.role, start=row.start, end=row.end, text=row.text, tags=tags))
     session_row = session_row or {}
+    missing = missing_schemes(session_row, codebook)
     score_views = []
     for name, spec in scores.scores.items():
         ref = config.references.get(name)
         score_views.append(ScoreView(
             name=name, label=ref.label if ref else (spec.description or name), value=_float(session_row.get(name)),
             unit=ref.unit if ref else ("percent" if spec.scale == 100 else "ratio"),
-            fair=ref.fair if ref else None, good=ref.good if ref else None, source=ref.source if ref else ""))
+            fair=ref.fair if ref else None, good=ref.good if ref else None, source=ref.source if ref else "",
+            note=(f"not coded: no model provides {spec.numerator.scheme} yet"
+                  if _float(session_row.get(name)) is None and spec.numerator.scheme in missing else "")))
     rollup: list[RollupShare] = []
     rollup_name = ""
     if config.rollup:
-        scheme = codebook[config.rollup]
-        rollup_name = scheme.name
-        counts = {code: int(session_row.get(f"n_{scheme.id}.{code}") or 0) for code in scheme.code_ids}
-        total = sum(counts.values())
-        rollup = [RollupShare(code=c.id, name=c.name, count=counts[c.id], share=counts[c.id] / total if total else None,
-                              colour=colour(scheme.id, c.id)) for c in scheme.codes]
-    plots = []
-    for spec in config.plots:
-        scheme = codebook[spec.scheme]
-        shown = spec.codes or scheme.code_ids
-        points = [(u.utterance_index, tag.code) for u in units for tag in u.tags
-                  if tag.scheme == spec.scheme and tag.code in shown]
-        plots.append(PlotData(id=spec.id, title=spec.title, kind=spec.kind, scheme_name=scheme.name, codes=list(shown),
-                              code_names=[scheme.code(c).name for c in shown],
-                              colours=[colour(spec.scheme, c) for c in shown], points=points, n_units=len(units)))
+        rollup_name = codebook[config.rollup].name
+        rollup = rollup_shares(codebook[config.rollup], session_row, codebook, units, colour)
+    plots = [_plot(spec, codebook, units, colour) for spec in config.plots if spec.section == "session"]
+    relational = None
+    if config.relational is not None:
+        relational = build_relational_view(config, codebook, scores, session_row, units, colour)
     return SessionView(session_id=session_id, source=session_row.get("input", ""), units=units, scores=score_views,
-                       rollup=rollup, rollup_name=rollup_name, plots=plots)
+                       rollup=rollup, rollup_name=rollup_name, plots=plots, relational=relational)
+
+
+def missing_schemes(session_row: dict[str, str], codebook: Codebook) -> set[str]:
+    """Schemes the session could not be coded with (no model provides them): every code count of
+    the scheme is empty in its ``sessions.csv`` row."""
+    missing = set()
+    for scheme in codebook:
+        cells = [session_row.get(f"n_{scheme.id}.{c}") for c in scheme.code_ids]
+        if scheme.kind != "rollup" and cells and all(cell == "" for cell in cells):
+            missing.add(scheme.id)
+    return missing
+
+
+def rollup_shares(scheme, session_row: dict[str, str], codebook: Codebook, units: Sequence["UnitView"],
+                  colour) -> list[RollupShare]:
+    """Each roll-up category's count (``sessions.csv``), its share of the units the roll-up coded,
+    and which missing schemes it needs (all its rules read one: no count) or lacks in part."""
+    missing = missing_schemes(session_row, codebook)
+    n_units = sum(1 for u in units if any(t.scheme == scheme.id for t in u.tags)) or None
+    shares = []
+    for c in scheme.codes:
+        rules = [r for r in scheme.rules if r.code == c.id]
+        lacking = [sorted(set(r.when) & missing) for r in rules]
+        cell = session_row.get(f"n_{scheme.id}.{c.id}")
+        count = int(cell) if cell not in (None, "") else (None if rules and all(lacking) else 0)
+        needs = sorted({s for group in lacking for s in group}) if count is None else []
+        partial = sorted({s for group in lacking for s in group}) if count is not None else []
+        shares.append(RollupShare(code=c.id, name=c.name, count=count,
+                                  share=count / n_units if count is not None and n_units else None,
+                                  colour=colour(scheme.id, c.id), needs=needs, partial=partial, definition=c.definition))
+    return shares
+
+
+def _plot(spec: PlotSpec, codebook: Codebook, units: Sequence["UnitView"], colour) -> "PlotData":
+    """One plot's points: a point per unit and shown code (each code of a multi-label cell)."""
+    scheme = codebook[spec.scheme]
+    shown = spec.codes or scheme.code_ids
+    points = [(u.utterance_index, code) for u in units for tag in u.tags if tag.scheme == spec.scheme
+              for code in (split_codes(tag.code) if scheme.multi_label else [tag.code]) if code in shown]
+    return PlotData(id=spec.id, title=spec.title, kind=spec.kind, scheme_name=scheme.name, codes=list(shown),
+                    code_names=[scheme.code(c).name for c in shown], colours=[colour(spec.scheme, c) for c in shown],
+                    points=points, n_units=len(units))
+
+
+def build_relational_view(config: ReportConfig, codebook: Codebook, scores: ScoreConfig, session_row: dict[str, str],
+                          units: Sequence["UnitView"], colour) -> RelationalView:
+    """The "Relational process" section: the relational plots, the roll-up's categories, the
+    relationship map (``sessions.csv`` map columns) and the units with a rupture code, in order."""
+    spec = config.relational
+    rollup = codebook[spec.rollup]
+    categories = rollup_shares(rollup, session_row, codebook, units, colour)
+    needs = sorted({s for c in categories for s in c.needs})
+    plots = [_plot(p, codebook, units, colour) for p in config.plots if p.section == "relational"]
+    ruptures = [u for u in units if any(t.scheme == rollup.id and set(split_codes(t.code)) & set(spec.rupture_codes)
+                                        for t in u.tags)]
+    figures = []
+    if spec.map:
+        map_spec = scores.maps[spec.map]
+        for c in codebook[map_spec.scheme].codes:
+            cell = session_row.get(f"{spec.map}.{c.id}.units", "")
+            if cell in ("", None):
+                continue
+            figures.append(FigureView(
+                code=c.id, name=c.name, units=int(cell),
+                profile=session_row.get(f"{spec.map}.{c.id}.{map_spec.profile}", "") if map_spec.profile else "",
+                share=_float(session_row.get(f"{spec.map}.{c.id}.{map_spec.share_name}")) if map_spec.share else None))
+    return RelationalView(plots=plots, categories=categories, figures=figures, ruptures=ruptures, needs=needs,
+                          map_name=spec.map or "",
+                          rupture_names=[rollup.code(c).name for c in spec.rupture_codes])
 
 
 def report(out_dir: str | Path, *, human: Sequence[str | Path] | None = None, human_columns: str = "codes",

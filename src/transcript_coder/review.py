@@ -15,6 +15,10 @@ case or spacing (``Reflection``, `` open ``) is read as the code, with a note; a
 an error that suggests the nearest code id; a unit on two rows is an error; a text cell that no
 longer matches the coded text (a spreadsheet evaluated it as a formula) is a warning.
 
+A multi-label scheme's reviewed cell (``reviewed_mi_relational``, ``reviewed_client_relationships``)
+lists code ids joined by ``;`` (any order, written back in codebook order), or ``none`` for "none of
+them" (an empty cell means "not reviewed"); each id is checked like a single code.
+
 What a unit's code becomes (per scheme): the reviewed code where the supervisor gave one, else the
 model's code; a sub-scheme whose condition no longer holds after a correction (a question corrected
 to a reflection keeps no question type) is left empty. ``only_reviewed`` keeps only the units in
@@ -32,9 +36,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .codebook import Codebook, Scheme, load_codebook
+from .codebook import NO_CODES, Codebook, Scheme, join_codes, load_codebook, split_codes
 from .codings import TEXT_HASH_COLUMN, CodedFile, CodedRow, read_coded_files, text_hash
-from .corpora import CODED_CSV_COLUMNS
+from .corpora import CODE_SEPARATOR, CODED_CSV_COLUMNS
 from .errors import DataError, UsageError
 from .writers.tables import CONFIDENCE_SUFFIX, REVIEWED_PREFIX, write_csv
 
@@ -96,7 +100,15 @@ def _code_key(value: str) -> str:
 
 
 def canonical_code(value: str, scheme: Scheme) -> str | None:
-    """The scheme's code id that ``value`` names exactly or up to case and spacing, else ``None``."""
+    """The scheme's code id that ``value`` names exactly or up to case and spacing, else ``None``.
+    For a multi-label scheme, ``value`` lists ids joined by ``;`` (or is ``none``): the cell of
+    them all in codebook order, ``""`` for ``none``, ``None`` if any id is unknown."""
+    if scheme.multi_label:
+        if _code_key(value) == NO_CODES:
+            return ""
+        parts = [canonical_code(part, scheme.model_copy(update={"multi_label": False}))
+                 for part in split_codes(value)]
+        return None if not parts or None in parts else join_codes(scheme, parts)
     if value in scheme.code_ids:
         return value
     matches = [code for code in scheme.code_ids if _code_key(code) == _code_key(value)]
@@ -117,6 +129,8 @@ def normalise_reviewed(file: CodedFile, codebook: Codebook) -> list[str]:
     for row in file.rows:
         for scheme_id, value in row.reviewed.items():
             code = canonical_code(value, codebook[scheme_id])
+            if code is not None and codebook[scheme_id].multi_label and code == "":
+                code = NO_CODES  # kept as the marker until the unit's labels are built
             if code is not None and code != value:
                 row.reviewed[scheme_id] = code
                 notes.append(f"{file.path} row {row.row}, column '{REVIEWED_PREFIX}{scheme_id}': "
@@ -136,6 +150,17 @@ def check_reviewed(file: CodedFile, codebook: Codebook) -> list[DataError]:
             scheme = codebook[scheme_id]
             column = REVIEWED_PREFIX + scheme_id
             where = {"path": file.path, "row": row.row, "column": column}
+            if scheme.multi_label:
+                bad = [] if value == NO_CODES else [v for v in split_codes(value) if v not in scheme.code_ids]
+                if bad or not split_codes(value):
+                    problems.append(DataError("E501", **where, value=(bad or [value])[0], scheme=scheme_id,
+                                              suggestion=f"; did you mean '{nearest_code(bad[0], scheme)}'?"
+                                              if bad and nearest_code(bad[0], scheme) else
+                                              f"; list codes joined by ';', or '{NO_CODES}'",
+                                              codes=", ".join(scheme.code_ids)))
+                elif scheme.role != row.role:
+                    problems.append(DataError("E502", **where, scheme=scheme_id, scheme_role=scheme.role, role=row.role))
+                continue
             if value not in scheme.code_ids:
                 near = nearest_code(value, scheme)
                 problems.append(DataError("E501", **where, value=value, scheme=scheme_id,
@@ -201,7 +226,7 @@ def correct_unit(row: CodedRow, codebook: Codebook) -> CorrectedUnit:
     codes: dict[str, str] = {}
     for scheme in codebook.ordered():
         if scheme.id in merged and scheme.applies(codes):
-            codes[scheme.id] = merged[scheme.id]
+            codes[scheme.id] = "" if merged[scheme.id] == NO_CODES else merged[scheme.id]
     return CorrectedUnit(session_id=row.session_id, utterance_index=row.utterance_index, turn_index=row.turn_index,
                          speaker=row.speaker, role=row.role, text=row.text, codes=codes,
                          reviewed=[s for s in codes if s in row.reviewed])
@@ -247,7 +272,9 @@ def write_corrections(path: str | Path, result: ReviewImport) -> Path:
     """The generic coded-CSV layout: ``session_id, turn_index, role, text``, one column per scheme,
     then tracing columns (``utterance_index``, ``speaker``, ``reviewed_schemes``)."""
     header = [*CODED_CSV_COLUMNS, *result.schemes, *TRACE_COLUMNS]
-    rows = ([u.session_id, u.turn_index, u.role, u.text, *(u.codes.get(s, "") for s in result.schemes),
+    # The training layout separates a multi-label cell's codes with corpora.CODE_SEPARATOR.
+    rows = ([u.session_id, u.turn_index, u.role, u.text,
+             *(CODE_SEPARATOR.join(split_codes(u.codes.get(s, ""))) for s in result.schemes),
              u.utterance_index, u.speaker, "|".join(u.reviewed)] for u in result.units)
     return write_csv(path, header, rows)
 
@@ -417,7 +444,8 @@ def build_review_sheet(units: Sequence[ReviewUnit], schemes: Sequence[str], code
         low.append(unit.lowest is not None and unit.lowest < threshold)
     return ReviewSheet(
         columns=columns, rows=rows, low_confidence=low,
-        choices={REVIEWED_PREFIX + s: list(codebook[s].code_ids) for s in schemes},
+        # A multi-label cell holds several ids joined by ';', which a list drop-down would refuse.
+        choices={REVIEWED_PREFIX + s: list(codebook[s].code_ids) for s in schemes if not codebook[s].multi_label},
         hidden=[TEXT_HASH_COLUMN], widths={"text": 80.0}, about=list(about))
 
 

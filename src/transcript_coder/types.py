@@ -109,13 +109,18 @@ class CodedUtterance:
 
 @dataclass
 class SessionSummary:
-    """Session-level scores supervisors know (MITI-style ratios, talk and emotion profiles)."""
+    """Session-level scores supervisors know (MITI-style ratios, talk and emotion profiles), and
+    the maps (``{map: {figure: {"units", "profile", "share"}}}``: the relationship map).
+    ``unavailable`` lists, per scheme, the codes the session could not get (no model provides
+    what they need): their counts are unknown, and ``sessions.csv`` leaves them empty."""
 
     session_id: str
     counts: dict[str, dict[str, int]]
     scores: dict[str, float | None]
     turns_per_role: dict[str, int]
     role_confidence: float | None = None
+    maps: dict[str, dict[str, dict]] = field(default_factory=dict)
+    unavailable: dict[str, list[str]] = field(default_factory=dict)
 
     def serialize(self) -> dict:
         """A JSON-ready dict."""

@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 from urllib.parse import quote
 
-from ..report import PlotData, ReportView, ScoreView, SessionView, page_file_names
+from ..report import PlotData, RelationalView, ReportView, RollupShare, ScoreView, SessionView, page_file_names
 from .atomic import write_text
 
 CSS = """
@@ -114,8 +114,9 @@ def _score_rows(scores: list[ScoreView]) -> str:
     for s in scores:
         fair = format_score(s.fair, s.unit) if s.fair is not None else "none set"
         good = format_score(s.good, s.unit) if s.good is not None else "none set"
+        value = _e(format_score(s.value, s.unit)) + (f" <span class=\"note\">({_e(s.note)})</span>" if s.note else "")
         rows.append(f"<tr data-score=\"{_e(s.name)}\"><td>{_e(s.label)}</td><td class=\"num\">"
-                    f"{_e(format_score(s.value, s.unit))}</td><td class=\"num\">{_e(fair)}</td>"
+                    f"{value}</td><td class=\"num\">{_e(fair)}</td>"
                     f"<td class=\"num\">{_e(good)}</td><td class=\"note\">{_e(s.source)}</td></tr>")
     return ("<table class=\"scores\"><tr><th>Score</th><th>This session</th><th>Reference: fair</th>"
             "<th>Reference: good</th><th>Source of the reference value</th></tr>\n" + "\n".join(rows) + "</table>\n"
@@ -133,20 +134,13 @@ def session_page(session: SessionView, view: ReportView) -> str:
              f"(<span class=\"flag\">&#9873; check</span>)</p>",
              "<h2>Session scores</h2>", _score_rows(session.scores)]
     if session.rollup:
-        rows = []
-        for share in session.rollup:
-            pct = "n/a" if share.share is None else f"{100 * share.share:.1f} %"
-            width = 0 if share.share is None else round(200 * share.share)
-            rows.append(f"<tr data-rollup=\"{_e(share.code)}\"><td>{_e(share.name)}</td><td class=\"num\">{share.count}"
-                        f"</td><td class=\"num\">{_e(pct)}</td><td><span class=\"bar\" style=\"width:{width}px;"
-                        f"background:{_e(share.colour)}\"></span></td></tr>")
-        parts += [f"<h2>{_e(session.rollup_name)}: what the therapist offered</h2>",
-                  "<table class=\"rollup\"><tr><th>Category</th><th>Therapist units</th><th>Share</th><th></th></tr>\n"
-                  + "\n".join(rows) + "</table>"]
+        parts += [f"<h2>{_e(session.rollup_name)}: what the therapist offered</h2>", _rollup_table(session.rollup)]
     parts.append("<h2>Over the session</h2>")
     for plot in session.plots:
         parts.append(f"<figure class=\"plot\" id=\"plot-{_e(plot.id)}\"><figcaption>{_e(plot.title)}</figcaption>\n"
                      f"{render_plot(plot)}</figure>")
+    if session.relational is not None:
+        parts.append(_relational_section(session.relational))
     rows = []
     for unit in session.units:
         tags = []
@@ -165,6 +159,68 @@ def session_page(session: SessionView, view: ReportView) -> str:
               "<table class=\"transcript\"><tr><th>#</th><th>Time (s)</th><th>Speaker</th><th>Text</th><th>Codes "
               "(confidence)</th></tr>\n" + "\n".join(rows) + "</table>"]
     return _page(f"Session {session.session_id}", "\n".join(parts))
+
+
+def _rollup_table(shares: list[RollupShare]) -> str:
+    """Categories with their count and share of the therapist units; a category that needs a
+    scheme no model provides says so instead of showing a zero."""
+    rows = []
+    for share in shares:
+        if share.count is None:
+            needs = ", ".join(share.needs)
+            rows.append(f"<tr data-rollup=\"{_e(share.code)}\" class=\"unavailable\"><td>{_e(share.name)}</td>"
+                        f"<td class=\"note\" colspan=\"3\">not available: needs {_e(needs)}, which no model "
+                        f"provides yet</td></tr>")
+            continue
+        pct = "n/a" if share.share is None else f"{100 * share.share:.1f} %"
+        width = 0 if share.share is None else round(200 * share.share)
+        partial = (f" <span class=\"note\">(without {_e(', '.join(share.partial))}: no model provides it yet)</span>"
+                   if share.partial else "")
+        rows.append(f"<tr data-rollup=\"{_e(share.code)}\"><td>{_e(share.name)}{partial}</td><td class=\"num\">"
+                    f"{share.count}</td><td class=\"num\">{_e(pct)}</td><td><span class=\"bar\" style=\"width:{width}px;"
+                    f"background:{_e(share.colour)}\"></span></td></tr>")
+    return ("<table class=\"rollup\"><tr><th>Category</th><th>Therapist units</th><th>Share of therapist units</th>"
+            "<th></th></tr>\n" + "\n".join(rows) + "</table>\n<p class=\"note\">A unit can show several categories, so "
+            "the shares need not add up to 100 %. Every category's source is in configs/codebooks/integrative.yaml.</p>")
+
+
+def _relational_section(view: RelationalView) -> str:
+    """The "Relational process" section: alliance building against directive moments over the
+    session, the relationship map, and the rupture-risk moments with their turn."""
+    parts = ["<h2 id=\"relational\">Relational process</h2>"]
+    if view.needs:
+        parts.append(f"<p class=\"note missing\">No model provides {_e(', '.join(view.needs))} yet, so alliance building, "
+                     "direction and rupture risk cannot be shown for this session: they are unknown, not zero. "
+                     "The relationship map below is rule-based and needs no model.</p>")
+    else:
+        for plot in view.plots:
+            parts.append(f"<figure class=\"plot\" id=\"plot-{_e(plot.id)}\"><figcaption>{_e(plot.title)}</figcaption>\n"
+                         f"{render_plot(plot)}</figure>")
+    definitions = "".join(f"<li><b>{_e(c.name)}</b>: {_e(c.definition)}</li>" for c in view.categories)
+    parts.append(f"<details><summary>The categories and their sources</summary><ul>{definitions}</ul></details>")
+    parts.append("<h3>Relationship map: who the client talks about</h3>")
+    figures = [f for f in view.figures if f.units]
+    if figures:
+        rows = [f"<tr data-figure=\"{_e(f.code)}\"><td>{_e(f.name)}</td><td class=\"num\">{f.units}</td>"
+                f"<td>{_e(f.profile.replace(';', ', ').replace(':', ' '))}</td><td class=\"num\">"
+                f"{_e(format_score(f.share, 'percent'))}</td></tr>" for f in figures]
+        parts.append("<table class=\"relationship-map\"><tr><th>Figure</th><th>Client units mentioning them</th>"
+                     "<th>Emotions in those units</th><th>Change talk, of change + sustain</th></tr>\n"
+                     + "\n".join(rows) + "</table>")
+    else:
+        parts.append("<p class=\"note\">The client mentions no one in their life in this session (by the "
+                     "relationship rules).</p>")
+    parts.append(f"<h3>Rupture-risk moments ({_e(', '.join(view.rupture_names))})</h3>")
+    if view.needs:
+        parts.append("<p class=\"note\">Not available without a model for " + _e(", ".join(view.needs)) + ".</p>")
+    elif view.ruptures:
+        rows = [f"<tr><td class=\"num\"><a href=\"#u{u.utterance_index}\">{u.turn_index}</a></td><td>{_e(u.speaker)}</td>"
+                f"<td>{_e(u.text)}</td></tr>" for u in view.ruptures]
+        parts.append("<table class=\"ruptures\"><tr><th>Turn</th><th>Speaker</th><th>Text</th></tr>\n"
+                     + "\n".join(rows) + "</table>")
+    else:
+        parts.append("<p class=\"note\">None in this session.</p>")
+    return "\n".join(parts)
 
 
 def _agreement_section(view: ReportView) -> str:

@@ -43,7 +43,14 @@ _CODED_V1_CODES = (
 #: (issue 4). Schemes it does not list (``client_emotion_fine``, ``integrative``) are in ``codes.csv``.
 CODED_CSV_V1 = layouts.register("coded_csv.v1")(UNIT_COLUMNS + _CODED_V1_CODES + tuple(
     REVIEWED_PREFIX + column for column in _CODED_V1_CODES if not column.endswith("_confidence")))
-DEFAULT_LAYOUT = "coded_csv.v1"
+
+#: v1 plus the interpersonal-process schemes (issue 12): ``mi_relational`` (therapist rows) and
+#: ``client_relationships`` (client rows), multi-label cells of code ids joined by ``;`` in
+#: codebook order (empty when none, and empty while no model provides ``mi_relational``).
+_CODED_V2_CODES = _CODED_V1_CODES + ("mi_relational", "client_relationships")
+CODED_CSV_V2 = layouts.register("coded_csv.v2")(UNIT_COLUMNS + _CODED_V2_CODES + tuple(
+    REVIEWED_PREFIX + column for column in _CODED_V2_CODES if not column.endswith("_confidence")))
+DEFAULT_LAYOUT = "coded_csv.v2"
 
 CODES_COLUMNS = ("session_id", "utterance_index", "turn_index", "speaker", "role", "scheme", "code",
                  "confidence", "probabilities")
@@ -134,8 +141,29 @@ def write_codes(path: str | Path, sessions: Iterable[CodedSession]) -> Path:
 def session_header(codebook: Codebook, scores: ScoreConfig) -> list[str]:
     """Columns of ``sessions.csv``: identity, roles, turns per role, scores, code counts, warnings."""
     counts = [f"n_{scheme}.{code}" for scheme in counted_schemes(codebook) for code in codebook[scheme].code_ids]
-    return [*SESSION_COLUMNS, *(f"turns_{role}" for role in ROLES), *scores.score_names(codebook), *counts,
-            "warnings"]
+    return [*SESSION_COLUMNS, *(f"turns_{role}" for role in ROLES), *scores.score_names(codebook),
+            *scores.map_columns(codebook), *counts, "warnings"]
+
+
+def format_profile(profile: dict[str, int]) -> str:
+    """A map figure's profile as ``code:count`` pairs of the non-zero codes, in codebook order."""
+    return ";".join(f"{code}:{n}" for code, n in profile.items() if n)
+
+
+def map_cells(summary: SessionSummary, codebook: Codebook, scores: ScoreConfig) -> list[object]:
+    """The map columns of one ``sessions.csv`` row (:meth:`ScoreConfig.map_columns` order); empty
+    cells for a map whose scheme coded no unit of the session."""
+    cells: list[object] = []
+    for name, spec in scores.maps.items():
+        figures = summary.maps.get(name) or {}
+        for figure in codebook[spec.scheme].code_ids:
+            data = figures.get(figure)
+            cells.append("" if data is None else data["units"])
+            if spec.profile:
+                cells.append("" if data is None else format_profile(data["profile"]))
+            if spec.share:
+                cells.append("" if data is None else format_probability(data["share"]))
+    return cells
 
 
 def session_row(session: CodedSession, summary: SessionSummary, codebook: Codebook, scores: ScoreConfig) -> list:
@@ -146,7 +174,10 @@ def session_row(session: CodedSession, summary: SessionSummary, codebook: Codebo
                          format_probability(summary.role_confidence)]
     row += [summary.turns_per_role.get(role, 0) for role in ROLES]
     row += [format_probability(summary.scores.get(name)) for name in scores.score_names(codebook)]
-    row += [summary.counts[scheme][code] for scheme in counted_schemes(codebook) for code in codebook[scheme].code_ids]
+    row += map_cells(summary, codebook, scores)
+    # A code the session could not get (no model provides its scheme) has an unknown count: empty.
+    row += ["" if code in summary.unavailable.get(scheme, ()) else summary.counts[scheme][code]
+            for scheme in counted_schemes(codebook) for code in codebook[scheme].code_ids]
     row.append(" | ".join(str(p) for p in session.problems))
     return row
 
