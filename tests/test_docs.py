@@ -44,19 +44,29 @@ def _readme_section(title: str) -> str:
     return readme.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
 
 
-def test_readme_example_of_duplicate_session_ids_is_what_the_code_does():
+def test_readme_example_of_session_ids_is_what_the_code_does(tmp_path):
     from pathlib import Path
 
-    from transcript_coder.inputs import unique_session_ids
+    from transcript_coder.inputs import InputFile
+    from transcript_coder.session_ids import session_file_name, session_inputs
 
     section = _readme_section("Coding transcripts")
-    found = re.search(r"For example,\s+`([^`]+)` and `([^`]+)` in one run become sessions `([^`]+)` and `([^`]+)`",
+    found = re.search(r"For example, `code ([^`]+)` names `([^`]+)` session `([^`]+)`, written\s+to `coded/([^`]+)\.csv`",
                       section)
-    assert found, "the README gives an example of two inputs sharing a name"
-    first, second, first_id, second_id = found.groups()
-    assert unique_session_ids([Path(first), Path(second)]) == [first_id, second_id]
-    suffix = second_id[len(first_id):]
-    assert f"made unique (`{suffix}`, `{suffix.replace('2', '3')}`, ...)" in section
+    assert found, "the README gives an example of a session id"
+    root, path, session_id, name = found.groups()
+    (tmp_path / path).parent.mkdir(parents=True)
+    (tmp_path / path).write_text("Therapist: Hello.\nClient: Hi.\n", encoding="utf-8")
+    [entry] = session_inputs([tmp_path / root])
+    assert isinstance(entry, InputFile) and entry.session_id == session_id
+    assert session_file_name(session_id) == name
+    clash = re.search(r"such\s+as `([^`]+)` and `([^`]+)` named directly, are both refused with `(E\d+)`", section)
+    assert clash, "the README says what happens to two inputs sharing an id"
+    for name in clash.groups()[:2]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("Therapist: Hello.\nClient: Hi.\n", encoding="utf-8")
+    refused = session_inputs([tmp_path / clash.group(1), tmp_path / clash.group(2)])
+    assert [r.problems[0].code for r in refused] == [clash.group(3)] * 2
 
 
 def _env_table() -> dict[str, tuple[str, str]]:

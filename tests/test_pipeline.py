@@ -285,7 +285,7 @@ def test_bad_inputs_are_reported_and_the_rest_still_coded(tmp_path, model_set):
     expected = {
         "empty": ("E101", ""), "whitespace_only": ("E101", ""), "binary": ("E102", ""), "no_labels": ("E103", "3"),
         "vtt_no_speakers": ("E103", "4"), "malformed_timestamp": ("E104", "6"), "malformed_timing": ("E104", "6"),
-        "timestamp_out_of_range": ("E104", "3"), "truncated": ("E105", "4"), "truncated-2": ("E105", "3"),
+        "timestamp_out_of_range": ("E104", "3"), "truncated": ("E420", ""),
         "undecodable": ("E106", ""), "no_text_column": ("E108", ""), "huge_line": ("E103", "1"), "": ("E401", ""),
     }
     assert {k[0] for k in by_id if k[1] == "error"} == set(expected)
@@ -353,14 +353,16 @@ def test_session_ids_are_stems_made_unique_in_input_order():
     assert unique_session_ids(list(reversed(paths)))[-1] == "session-4"  # input order decides
 
 
-def test_two_inputs_with_the_same_stem_get_two_coded_files(tmp_path, model_set):
+def test_two_inputs_with_the_same_stem_are_named_by_their_folder(tmp_path, model_set):
     for folder in ("site_a", "site_b"):
-        (tmp_path / folder).mkdir()
-        shutil.copy(SESSIONS / "drinking_mi.txt", tmp_path / folder / "session.txt")
-    result = code([tmp_path / "site_a", tmp_path / "site_b"], tmp_path / "out", models=model_set)
-    assert [r.session_id for r in result.records] == ["session", "session-2"]
-    assert sorted(p.name for p in (tmp_path / "out" / "coded").iterdir()) == ["session-2.csv", "session.csv"]
-    assert read_rows(tmp_path / "out" / "coded" / "session-2.csv")[1][0]["session_id"] == "session-2"
+        (tmp_path / "in" / folder).mkdir(parents=True)
+        shutil.copy(SESSIONS / "drinking_mi.txt", tmp_path / "in" / folder / "session.txt")
+    result = code([tmp_path / "in" / "site_a", tmp_path / "in" / "site_b"], tmp_path / "clash", models=model_set)
+    assert [(r.session_id, r.status, r.problems[0].code) for r in result.records] == [("session", "failed", "E420")] * 2
+    result = code([tmp_path / "in"], tmp_path / "out", models=model_set)
+    assert [r.session_id for r in result.records] == ["site_a/session", "site_b/session"]
+    assert sorted(p.name for p in (tmp_path / "out" / "coded").iterdir()) == ["site_a~session.csv", "site_b~session.csv"]
+    assert read_rows(tmp_path / "out" / "coded" / "site_b~session.csv")[1][0]["session_id"] == "site_b/session"
 
 
 def test_expand_inputs_folders_globs_duplicates_and_the_output_folder(tmp_path):

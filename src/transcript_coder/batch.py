@@ -43,6 +43,7 @@ import errno
 import hashlib
 import json
 import logging
+import re
 import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -59,14 +60,16 @@ from .engines import DEFAULT_MAX_INPUT_MB, DEFAULT_MAX_UNITS, DEFAULT_WINDOW_UNI
 from .engines.prepare import PreparedSession
 from .environment import environment
 from .errors import InputError, TranscriptCoderError, UsageError
-from .inputs import InputFile, expand_inputs, unique_session_ids, unreadable_reason
+from .inputs import InputFile, unreadable_reason
 from .paths import codebooks_dir
 from .progress import NullHook, ProgressHook
+from . import review_store
 from .readers import ReaderOptions
 from .runtime import DEFAULT_RUNTIME, resolve_runtime
 from .results import CodedSession, Problem, RunResult, SessionRecord
 from .roles import RoleConfig, RoleOverrides, default_role_config_path, load_role_config, load_role_mapping, parse_role
 from .segment import resolve_segmenter
+from .session_ids import load_id_mapping, session_file_name, session_inputs
 from .summarize import ScoreConfig, default_score_config_path, load_score_config, summarize
 from .types import ROLES
 from .writers import (
@@ -87,6 +90,10 @@ log = logging.getLogger(__name__)
 CODED_DIR = "coded"
 STATE_DIR = ".state"
 STATE_FORMAT = 1
+#: ``DIR/.transcript-coder.json``: how this folder names its sessions. A folder without it that
+#: has states was written by a version whose ids were file stems (see :func:`check_folder`).
+FOLDER_FILE = ".transcript-coder.json"
+FOLDER_FORMAT = {"format": 2, "session_ids": "relative_path.v1"}
 #: The lock file a run holds in its output folder (see :func:`output_folder`).
 LOCK_FILE = ".transcript-coder.lock"
 
@@ -122,6 +129,10 @@ class CodeOptions:
             ``None`` starts a local Ray.
         ray_actors: model-holding actors for ``engine="ray"``; ``None``: as many as the
             cluster's CPUs allow at ``threads`` CPUs each.
+        ids: a CSV of ``path,session_id`` naming inputs explicitly (``--ids``); other inputs are
+            named by their path under the folder given (:mod:`transcript_coder.session_ids`).
+        prune: drop from the output folder the sessions whose input files no longer exist (their
+            reviewed cells stay in ``DIR/reviews/``).
         max_input_mb: an input file larger than this (MB) is refused with E123 before it is read.
         max_units: a session with more turns or units than this is refused with E123 before it
             is coded (a session's memory grows with its units).
@@ -146,6 +157,8 @@ class CodeOptions:
     engine: str = "local"
     ray_address: str | None = None
     ray_actors: int | None = None
+    ids: Path | None = None
+    prune: bool = False
     max_input_mb: float = DEFAULT_MAX_INPUT_MB
     max_units: int = DEFAULT_MAX_UNITS
 
@@ -187,6 +200,10 @@ class BatchRun:
     overrides: RoleOverrides
     models: ModelSet
     unit: str
+    #: Sessions coded into the folder by earlier runs and not among this run's inputs (filled
+    #: while the aggregates are written), and those ``prune`` dropped.
+    kept: list[SessionRecord] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
 
     def config(self) -> dict:
         """The resolved options, for ``run.json``."""
@@ -281,6 +298,33 @@ def resolve_run(out: Path, options: CodeOptions, models: ModelSet | None) -> Bat
                 overrides=overrides, models=models, unit=unit)
 
 
+def state_file(out: Path, session_id: str) -> Path:
+    """``DIR/.state/<name>.json`` (the id escaped: :func:`~transcript_coder.session_ids.session_file_name`)."""
+    return Path(out) / STATE_DIR / f"{session_file_name(session_id)}.json"
+
+
+def coded_file(out: Path, session_id: str) -> Path:
+    """``DIR/coded/<name>.csv`` (the id escaped: :func:`~transcript_coder.session_ids.session_file_name`)."""
+    return Path(out) / CODED_DIR / f"{session_file_name(session_id)}.csv"
+
+
+def _state_session(path: Path) -> CodedSession | None:
+    state = read_state(path)
+    return CodedSession.from_dict(state["session"]) if state is not None else None
+
+
+def write_session_csv(out: Path, coded: CodedSession, layout: str, previous: CodedSession | None = None
+                      ) -> Problem | None:
+    """Write ``coded/<name>.csv`` with the review store's cells merged in; first harvest the
+    reviewed cells typed into the file it replaces (``previous``: the coding that file was written
+    from, whose unit texts key the cells). Returns the harvest's warning (E424), if any."""
+    path = coded_file(out, coded.session_id)
+    problem = review_store.harvest(out, coded.session_id, path, previous)
+    placed, _ = review_store.placed_for(out, coded, layouts.get(layout))
+    write_coded_session(path, coded, layout, placed)
+    return problem
+
+
 def read_state(path: Path) -> dict | None:
     """A session's state file, or ``None`` when it is missing, unreadable or of another format."""
     try:
@@ -292,7 +336,10 @@ def read_state(path: Path) -> dict | None:
 
 def remove_outputs(run: BatchRun, session_id: str) -> None:
     """Drop a session's outputs from an earlier run that no longer match its input."""
-    for path in (run.out / STATE_DIR / f"{session_id}.json", run.out / CODED_DIR / f"{session_id}.csv"):
+    coded_path = coded_file(run.out, session_id)
+    if coded_path.is_file():  # what a supervisor typed into it goes to the review store first
+        review_store.harvest(run.out, session_id, coded_path, _state_session(state_file(run.out, session_id)))
+    for path in (state_file(run.out, session_id), coded_path):
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
             log.info("removed outdated %s", path)
@@ -328,8 +375,11 @@ def admit(run: BatchRun, index: int, item: InputFile, run_key: str, read: bool =
     started = time.perf_counter()
     record = SessionRecord(input=str(item.path), session_id=item.session_id, status="failed")
     entry = Entry(index=index, record=record, item=item)
-    state_path = run.out / STATE_DIR / f"{item.session_id}.json"
-    coded_path = run.out / CODED_DIR / f"{item.session_id}.csv"
+    state_path, coded_path = state_file(run.out, item.session_id), coded_file(run.out, item.session_id)
+    taken = _owner_problem(item, state_path)
+    if taken is not None:  # not ours to overwrite, nor to remove
+        record.problems = [taken]
+        return entry
     limit = int(run.options.max_input_mb * 1024 * 1024)
     try:
         try:
@@ -352,7 +402,7 @@ def admit(run: BatchRun, index: int, item: InputFile, run_key: str, read: bool =
         if state is not None and state.get("fingerprint") == record.fingerprint:
             coded = CodedSession.from_dict(state["session"])
             if not coded_path.is_file():
-                write_coded_session(coded_path, coded, run.options.layout)
+                write_session_csv(run.out, coded, run.options.layout)
             record.status, record.turns, record.units = "skipped", coded.n_turns, len(coded.utterances)
             record.problems, record.notes = list(coded.problems), list(coded.notes)
             entry.data = None
@@ -384,12 +434,14 @@ def store(run: BatchRun, entry: Entry) -> None:
     started = time.perf_counter()
     record, result, entry.result = entry.record, entry.result, None
     if isinstance(result, CodedSession):
-        coded_path = run.out / CODED_DIR / f"{record.session_id}.csv"
+        coded_path, state_path = coded_file(run.out, record.session_id), state_file(run.out, record.session_id)
         try:
-            write_json(run.out / STATE_DIR / f"{record.session_id}.json",
+            previous = _state_session(state_path) if coded_path.is_file() else None
+            write_json(state_path,
                        {"format": STATE_FORMAT, "fingerprint": record.fingerprint, "input": record.input,
-                        "sha256": record.sha256, "session": result.serialize()}, compact=True)
-            write_coded_session(coded_path, result, run.options.layout)
+                        "input_path": str(Path(record.input).absolute()), "sha256": record.sha256,
+                        "session": result.serialize()}, compact=True)
+            harvested = write_session_csv(run.out, result, run.options.layout, previous)
         except OSError as exc:
             result = Problem.from_error(TranscriptCoderError("E406", path=coded_path, detail=exc.strerror or str(exc)))
         except Exception as exc:  # whatever goes wrong storing one session is that session's problem
@@ -399,6 +451,7 @@ def store(run: BatchRun, entry: Entry) -> None:
         else:
             record.status, record.turns, record.units = "coded", result.n_turns, len(result.utterances)
             record.problems, record.notes = list(result.problems), list(result.notes)
+            record.problems += [harvested] if harvested is not None else []
     if isinstance(result, Problem):
         record.problems = [result]
         remove_outputs(run, record.session_id)
@@ -454,17 +507,17 @@ def code(inputs: Sequence[str | Path], out: str | Path, options: CodeOptions | N
     out = Path(out)
     started_at, started = datetime.now(timezone.utc), time.perf_counter()
     run = resolve_run(out, options, models)
-    expanded = expand_inputs(inputs, exclude=out.resolve())
-    files = [entry for entry in expanded if isinstance(entry, Path)]
-    if not files:
+    id_mapping = load_id_mapping(options.ids) if options.ids else None
+    expanded = session_inputs(inputs, exclude=out.resolve(), ids=id_mapping)
+    files = [entry for entry in expanded if isinstance(entry, InputFile)]
+    if not files and not any(_clashed(e) for e in expanded if isinstance(e, SessionRecord)):
         given = ", ".join(str(i) for i in inputs) or "(no inputs)"
         for record in expanded:  # say what an unreadable input is, not merely that nothing matched
             reason = unreadable_reason(Path(record.input)) if record.status == "failed" else None
             if reason is not None:
                 raise UsageError("E116", path=record.input, detail=reason)
         raise UsageError("E401", path=given)
-    ids = iter(unique_session_ids(files))
-    entries = [InputFile(entry, next(ids)) if isinstance(entry, Path) else entry for entry in expanded]
+    entries = expanded
     with output_folder(out):
         return _code_into(run, entries, len(files), hook, started_at, started)
 
@@ -473,6 +526,7 @@ def _code_into(run: BatchRun, entries: Sequence[InputFile | SessionRecord], n_fi
                started_at: datetime, started: float) -> RunResult:
     """The run itself, once the output folder is ready and locked."""
     out, options = run.out, run.options
+    check_folder(out, entries)
     run_key = run.key()
     progress = Progress(hook)
     hook.start("code", total=n_files, unit="session")
@@ -489,7 +543,7 @@ def _code_into(run: BatchRun, entries: Sequence[InputFile | SessionRecord], n_fi
         hook.finish("code")
     try:
         files_written = _write_aggregates(run, records)
-        manifest = _manifest(run, records, started_at, time.perf_counter() - started)
+        manifest = _manifest(run, [*records, *run.kept], started_at, time.perf_counter() - started)
         files_written["run"] = out / "run.json"
         write_json(files_written["run"], manifest)
     except (OSError, TranscriptCoderError) as error:
@@ -559,15 +613,106 @@ def _why(error: OSError) -> str:
     return detail
 
 
-def _coded_sessions(run: BatchRun, records: Sequence[SessionRecord]):
-    """The coded sessions of this run's inputs, read back from their states, in input order."""
+def _owner_problem(item: InputFile, state_path: Path) -> Problem | None:
+    """E425 when ``item`` would be coded over a session of the same id coded from another input
+    file that still exists (runs naming different folders can give two inputs one id). A session
+    whose input moved (the old path is gone) is taken over."""
+    try:
+        with open(state_path, "rb") as handle:
+            head = handle.read(65536).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    found = re.search(r'"input_path":("(?:[^"\\]|\\.)*")', head)
+    if not found:
+        return None
+    previous = Path(json.loads(found.group(1)))
+    if previous == Path(item.path).absolute() or not previous.exists() or previous.resolve() == Path(item.path).resolve():
+        return None
+    return Problem.from_error(InputError("E425", path=item.path, session_id=item.session_id, other=previous))
+
+
+def _clashed(record: SessionRecord) -> bool:
+    """A file refused only because its id clashed with another's (E420): it still names a file."""
+    return any(p.code == "E420" for p in record.problems)
+
+
+def _input_gone(state: dict) -> bool:
+    """Whether the input a state was coded from no longer exists (``prune``)."""
+    return not Path(state.get("input_path") or state["input"]).exists()
+
+
+def _folder_sessions(run: BatchRun, records: Sequence[SessionRecord]) -> Iterator[tuple[SessionRecord, CodedSession]]:
+    """Every session coded into the folder, read back from its state: this run's inputs in input
+    order, then the sessions earlier runs coded there (in file name order), each with its record;
+    those become ``run.kept``. With ``prune``, an earlier session whose input is gone is removed
+    instead (its reviewed cells stay in the review store)."""
+    seen = set()
     for record in records:
         if record.status in ("coded", "skipped"):
-            state = read_state(run.out / STATE_DIR / f"{record.session_id}.json")
+            state = read_state(state_file(run.out, record.session_id))
             if state is None:  # removed under our feet; report rather than crash
                 raise TranscriptCoderError("E406", path=run.out / STATE_DIR,
                                            detail=f"the state of {record.session_id} vanished during the run")
-            yield CodedSession.from_dict(state["session"])
+            seen.add(session_file_name(record.session_id))
+            yield record, CodedSession.from_dict(state["session"])
+    for path in sorted((run.out / STATE_DIR).glob("*.json")):
+        if path.stem in seen or path.name.startswith("."):
+            continue
+        state = read_state(path)
+        if state is None:
+            continue
+        session = CodedSession.from_dict(state["session"])
+        if run.options.prune and _input_gone(state):
+            remove_outputs(run, session.session_id)
+            run.pruned.append(session.session_id)
+            log.info("pruned %s: its input %s is gone", session.session_id, state["input"])
+            continue
+        record = SessionRecord(input=state["input"], session_id=session.session_id, status="kept",
+                               sha256=state.get("sha256"), fingerprint=state.get("fingerprint"),
+                               turns=session.n_turns, units=len(session.utterances),
+                               problems=list(session.problems), notes=list(session.notes))
+        run.kept.append(record)
+        yield record, session
+
+
+def check_folder(out: Path, entries: Sequence[InputFile | SessionRecord]) -> None:
+    """Make sure the output folder names its sessions the way this version does, migrating a
+    folder written when ids were file stems, and mark it (``DIR/.transcript-coder.json``).
+
+    Migration renames each old session to its input's new id (its reviewed cells are harvested
+    into the review store under the new id, its old files removed; it is then recoded), which
+    needs every old session's input among ``entries``.
+
+    Raises:
+        UsageError: E421 when some old session's input is not among this run's inputs.
+    """
+    marker = Path(out) / FOLDER_FILE
+    if marker.is_file():
+        return
+    old = [(path, read_state(path)) for path in sorted((Path(out) / STATE_DIR).glob("*.json"))
+           if not path.name.startswith(".")]
+    old = [(path, state) for path, state in old if state is not None]
+    new_ids = {Path(e.path).absolute(): e.session_id for e in entries if isinstance(e, InputFile)}
+    new_ids.update({Path(e.path).resolve(): e.session_id for e in entries if isinstance(e, InputFile)})
+    missing = [state["session"]["session_id"] for _, state in old
+               if Path(state["input"]).absolute() not in new_ids and Path(state["input"]).resolve() not in new_ids]
+    if missing:
+        raise UsageError("E421", path=out, example=", ".join(f"'{m}'" for m in missing[:3]),
+                         detail=f"{len(missing)} of its sessions are not among this run's inputs, so they cannot "
+                                "be renamed; code every input coded there before in this run (their reviewed "
+                                "cells are kept), or choose a new --out")
+    for path, state in old:
+        old_id = state["session"]["session_id"]
+        new_id = new_ids.get(Path(state["input"]).absolute()) or new_ids[Path(state["input"]).resolve()]
+        old_csv = Path(out) / CODED_DIR / f"{path.stem}.csv"
+        if session_file_name(new_id) == path.stem:
+            continue
+        review_store.harvest(out, new_id, old_csv, CodedSession.from_dict(state["session"]))
+        for stale in (path, old_csv):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+        log.info("renamed session %s to %s (new-style id)", old_id, new_id)
+    write_json(marker, FOLDER_FORMAT)
 
 
 def _write_aggregates(run: BatchRun, records: Sequence[SessionRecord]) -> dict[str, Path]:
@@ -577,18 +722,26 @@ def _write_aggregates(run: BatchRun, records: Sequence[SessionRecord]) -> dict[s
     # (one short row each, so all of them fit in memory where the sessions might not) are kept.
     session_rows: list[list] = []
 
-    def summarised(sessions: Iterable[CodedSession]) -> Iterator[CodedSession]:
-        for session in sessions:
+    orphans: list[review_store.Orphan] = []
+    columns = layouts.get(run.options.layout)
+
+    def summarised(sessions: Iterable[tuple[SessionRecord, CodedSession]]) -> Iterator[CodedSession]:
+        for record, session in sessions:
+            _, lost = review_store.placed_for(out, session, columns)
+            if lost:  # reviewed cells this coding cannot place: kept, and said so every run
+                orphans.extend(lost)
+                record.problems.append(review_store.orphan_warning(record.input, session.session_id, lost))
             summary = summarize(session.session_id, session.utterances, run.codebook, run.score_config,
                                 session.roles.confidence)
             session_rows.append(session_row(session, summary, run.codebook, run.score_config))
             yield session
 
     try:
-        codes_path = write_codes(out / "codes.csv", summarised(_coded_sessions(run, records)))
+        codes_path = write_codes(out / "codes.csv", summarised(_folder_sessions(run, records)))
         sessions_path = write_csv(out / "sessions.csv", session_header(run.codebook, run.score_config), session_rows)
         errors_path = write_errors(out / "errors.csv",
-                                   ((r.input, r.session_id, p) for r in records for p in r.problems))
+                                   ((r.input, r.session_id, p) for r in [*records, *run.kept] for p in r.problems))
+        review_store.write_orphans(out, orphans)
     except OSError as exc:
         raise TranscriptCoderError("E406", path=out, detail=exc.strerror or str(exc)) from None
     return {"codes": codes_path, "sessions": sessions_path, "errors": errors_path, "coded": out / CODED_DIR}
@@ -604,6 +757,8 @@ def _manifest(run: BatchRun, records: Sequence[SessionRecord], started_at: datet
                  "sha256": r.sha256, "fingerprint": r.fingerprint, "turns": r.turns, "units": r.units,
                  "errors": [p.code for p in r.problems if p.level == "error"],
                  "warnings": [p.code for p in r.problems if p.level == "warning"], "notes": r.notes}
+        if r.status == "kept":  # coded into this folder by an earlier run
+            entry["status"] = "kept"
         inputs.append(entry)
     coded = [r for r in records if r.status in ("coded", "skipped")]
     ignored = [r for r in records if r.status == "ignored"]
@@ -626,6 +781,7 @@ def _manifest(run: BatchRun, records: Sequence[SessionRecord], started_at: datet
             "jobs": run.options.jobs,
             "window_units": run.options.window_units,
             "coded": [r.session_id for r in records if r.status == "coded"],
+            "pruned": list(run.pruned),
             "skipped": [r.session_id for r in records if r.status == "skipped"],
             "session_seconds": {r.session_id: round(r.seconds, 3) for r in records if r.session_id},
         },

@@ -243,7 +243,7 @@ def code_cli(args: argparse.Namespace) -> int:
         therapist=tuple(args.therapist or ()), speaker_roles=dict(split_role_option(v) for v in args.role or ()),
         role_mapping=args.roles, batch_size=args.batch_size, threads=args.threads, force=args.force,
         runtime=args.runtime, window_units=args.window_units, jobs=args.jobs, engine=args.engine,
-        ray_address=args.ray_address, ray_actors=args.ray_actors, max_input_mb=args.max_input_mb,
+        ray_address=args.ray_address, ray_actors=args.ray_actors, ids=args.ids, prune=args.prune, max_input_mb=args.max_input_mb,
         max_units=args.max_units,
     )
     inputs, out = args.inputs, args.out
@@ -379,6 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", dest="batch_size", type=int, default=64, help="units per model batch (default 64)")
     p.add_argument("--threads", type=int, help="torch threads (default: all cores)")
     p.add_argument("--force", action="store_true", help="recode sessions already coded in --out")
+    p.add_argument("--ids", metavar="FILE",
+                   help="CSV of path,session_id naming inputs (default: the path under the folder given, "
+                        "without extension: clientA/session1)")
+    p.add_argument("--prune", action="store_true",
+                   help="drop from --out the sessions whose input files no longer exist (reviews are kept)")
     p.add_argument("--runtime", default="auto",
                    help="how encoders run: auto (default: torch_bf16.v1 where the CPU has bfloat16 matrix units, "
                         "else torch_fp32.v1), torch_fp32.v1, torch_bf16.v1, onnx_int8.v1 (needs transcript_coder[int8])")

@@ -108,6 +108,18 @@ class Errors:
             "for it to finish or choose another --out")
     E417 = ("{feature} needs {package}, which is not installed or cannot be imported: "
             "pip install \"transcript_coder[{extra}]\" ({detail})")
+    # E420-E429: session ids, the review store and per-input reader options (issue 11)
+    E420 = ("{path}: session id '{session_id}' is also the id of {others} (ids are compared ignoring case); "
+            "name their common folder instead of the files, or give ids with --ids FILE")
+    E421 = ("{path}: this output folder was written by an earlier transcript-coder whose session ids were file "
+            "stems ({example}); {detail}")
+    E422 = "{path}{at}: session id mapping: {detail}"
+    E423 = ("{path}: {count} reviewed cell(s) of session '{session_id}' cannot be placed on its new coding "
+            "({detail}); they are kept, listed in reviews/orphans.csv")
+    E424 = ("{path}: the reviewed cells of this coded CSV cannot be read ({detail}); it was copied to {backup} "
+            "before being rewritten")
+    E425 = ("{path}: session id '{session_id}' in this output folder belongs to {other}, which still exists; "
+            "give this input another id with --ids FILE, or name the folder both are under")
 
     # --- review and agreement -------------------------------------------------------------
     E501 = ("{path} row {row}, column '{column}': '{value}' is not a code of scheme '{scheme}'{suggestion} "

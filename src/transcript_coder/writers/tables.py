@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from ..codebook import Codebook
@@ -95,9 +95,13 @@ def write_csv(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[o
 
 
 # --------------------------------------------------------------------------- coded sessions
-def coded_rows(session: CodedSession, layout: str = DEFAULT_LAYOUT) -> Iterable[list[object]]:
-    """The rows of one session's coded CSV, one per unit in input order."""
+def coded_rows(session: CodedSession, layout: str = DEFAULT_LAYOUT,
+               reviewed: Mapping[tuple[int, str], str] | None = None) -> Iterable[list[object]]:
+    """The rows of one session's coded CSV, one per unit in input order. ``reviewed`` holds the
+    supervisors' codes by ``(utterance_index, scheme)`` (:mod:`transcript_coder.review_store`);
+    the other ``reviewed_`` cells are empty."""
     columns = layouts.get(layout)
+    reviewed = reviewed or {}
     for coded in session.utterances:
         u = coded.utterance
         base = {"session_id": session.session_id, "utterance_index": u.utterance_index, "turn_index": u.turn_index,
@@ -107,8 +111,8 @@ def coded_rows(session: CodedSession, layout: str = DEFAULT_LAYOUT) -> Iterable[
         for column in columns:
             if column in base:
                 row.append(base[column])
-            elif column.startswith(REVIEWED_PREFIX):
-                row.append("")  # filled by a supervisor, never by the model
+            elif column.startswith(REVIEWED_PREFIX):  # a supervisor's, never the model's
+                row.append(reviewed.get((u.utterance_index, column[len(REVIEWED_PREFIX):]), ""))
             elif column in coded.codes:
                 row.append(coded.codes[column].code)
             elif column.endswith(CONFIDENCE_SUFFIX) and column[: -len(CONFIDENCE_SUFFIX)] in coded.codes:
@@ -118,9 +122,11 @@ def coded_rows(session: CodedSession, layout: str = DEFAULT_LAYOUT) -> Iterable[
         yield row
 
 
-def write_coded_session(path: str | Path, session: CodedSession, layout: str = DEFAULT_LAYOUT) -> Path:
-    """``DIR/coded/<session_id>.csv``: one row per unit, the layout's columns."""
-    return write_csv(path, layouts.get(layout), coded_rows(session, layout))
+def write_coded_session(path: str | Path, session: CodedSession, layout: str = DEFAULT_LAYOUT,
+                        reviewed: Mapping[tuple[int, str], str] | None = None) -> Path:
+    """``DIR/coded/<name>.csv``: one row per unit, the layout's columns, with the reviewed cells
+    ``reviewed`` places (see :func:`coded_rows`)."""
+    return write_csv(path, layouts.get(layout), coded_rows(session, layout, reviewed))
 
 
 def codes_rows(session: CodedSession) -> Iterable[list[object]]:
