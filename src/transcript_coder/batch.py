@@ -59,6 +59,7 @@ from .configfile import file_sha256
 from .engines import DEFAULT_MAX_INPUT_MB, DEFAULT_MAX_UNITS, DEFAULT_WINDOW_UNITS, ENGINES
 from .engines.prepare import PreparedSession
 from .environment import environment
+from .writers.parquet import TABLE_FORMATS, require_pyarrow, write_parquet_tables
 from .errors import InputError, TranscriptCoderError, UsageError
 from .inputs import InputFile, unreadable_reason
 from .paths import codebooks_dir
@@ -136,6 +137,8 @@ class CodeOptions:
         max_input_mb: an input file larger than this (MB) is refused with E123 before it is read.
         max_units: a session with more turns or units than this is refused with E123 before it
             is coded (a session's memory grows with its units).
+        tables: formats of the run's tables: ``"csv"`` (always written) and ``"parquet"`` (also
+            ``codes.parquet`` and ``sessions.parquet``; :mod:`transcript_coder.writers.parquet`).
     """
 
     unit: str = "turn"
@@ -161,6 +164,7 @@ class CodeOptions:
     prune: bool = False
     max_input_mb: float = DEFAULT_MAX_INPUT_MB
     max_units: int = DEFAULT_MAX_UNITS
+    tables: tuple[str, ...] = ("csv",)
 
 
 
@@ -264,6 +268,11 @@ def resolve_run(out: Path, options: CodeOptions, models: ModelSet | None) -> Bat
         raise UsageError("E410", option="max-input-mb", detail="more than 0", value=options.max_input_mb)
     if options.layout not in layouts:
         raise UsageError("E402", detail=f"unknown layout '{options.layout}' (known: {', '.join(layouts.names())})")
+    unknown_tables = [t for t in options.tables if t not in TABLE_FORMATS]
+    if unknown_tables:
+        raise UsageError("E508", option="tables", known=", ".join(TABLE_FORMATS), value=unknown_tables[0])
+    if "parquet" in options.tables:
+        require_pyarrow()  # before anything is coded
     if options.engine not in ENGINES:
         raise UsageError("E412", value=options.engine, known=", ".join(ENGINES))
     if options.engine == "ray":
@@ -744,7 +753,13 @@ def _write_aggregates(run: BatchRun, records: Sequence[SessionRecord]) -> dict[s
         review_store.write_orphans(out, orphans)
     except OSError as exc:
         raise TranscriptCoderError("E406", path=out, detail=exc.strerror or str(exc)) from None
-    return {"codes": codes_path, "sessions": sessions_path, "errors": errors_path, "coded": out / CODED_DIR}
+    paths = {"codes": codes_path, "sessions": sessions_path, "errors": errors_path, "coded": out / CODED_DIR}
+    if "parquet" in run.options.tables:
+        try:
+            paths.update(write_parquet_tables(out, run.codebook))
+        except OSError as exc:
+            raise TranscriptCoderError("E406", path=out, detail=exc.strerror or str(exc)) from None
+    return paths
 
 
 def _manifest(run: BatchRun, records: Sequence[SessionRecord], started_at: datetime, seconds: float) -> dict:

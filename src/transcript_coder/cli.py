@@ -233,6 +233,7 @@ def code_cli(args: argparse.Namespace) -> int:
     from .progress import progress_hook
     from .readers import ReaderOptions
     from .roles import split_role_option
+    from .writers.parquet import parse_tables
 
     columns = {"speaker_columns": args.speaker_column, "text_columns": args.text_column,
                "role_columns": args.role_column, "start_columns": args.start_column, "end_columns": args.end_column}
@@ -244,7 +245,7 @@ def code_cli(args: argparse.Namespace) -> int:
         role_mapping=args.roles, batch_size=args.batch_size, threads=args.threads, force=args.force,
         runtime=args.runtime, window_units=args.window_units, jobs=args.jobs, engine=args.engine,
         ray_address=args.ray_address, ray_actors=args.ray_actors, ids=args.ids, prune=args.prune, max_input_mb=args.max_input_mb,
-        max_units=args.max_units,
+        max_units=args.max_units, tables=parse_tables(args.tables),
     )
     inputs, out = args.inputs, args.out
     if args.config:  # the file's options, with those given on the command line over them
@@ -379,6 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", dest="batch_size", type=int, default=64, help="units per model batch (default 64)")
     p.add_argument("--threads", type=int, help="torch threads (default: all cores)")
     p.add_argument("--force", action="store_true", help="recode sessions already coded in --out")
+    p.add_argument("--tables", metavar="FORMATS",
+                   help="table formats: csv (default, always written), parquet (also codes.parquet and "
+                        "sessions.parquet, typed, probabilities as columns; pip install \"transcript_coder[parquet]\")")
     p.add_argument("--ids", metavar="FILE",
                    help="CSV of path,session_id naming inputs (default: the path under the folder given, "
                         "without extension: clientA/session1)")

@@ -100,6 +100,7 @@ class CodeConfigSchema(StrictModel):
     max_input_mb: float | None = None
     max_units: int | None = None
     limits: _Limits | None = None
+    tables: list[str] | None = None
 
 
 @dataclass
@@ -153,6 +154,8 @@ def load_code_config(path: str | Path) -> CodeConfig:
         value = getattr(config, name)
         if value is not None:
             values[name] = value
+    if config.tables is not None:
+        values["tables"] = tuple(config.tables)
     if config.limits is not None:
         values.update({k: v for k, v in config.limits.model_dump().items() if v is not None})
     therapist, speakers = list(config.therapist or ()), dict(config.speaker_roles or {})
