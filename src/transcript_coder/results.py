@@ -166,7 +166,7 @@ class RunResult:
             lines += [f"  {record.session_id}: {problem}" if record.session_id else f"  {problem}"
                       for record, problem in errors]
         if self.unwritten:
-            lines.append("not written (the sessions above that failed with E406 were not saved either):")
+            lines.append("not written (so errors.csv and run.json may not list what is above):")
             lines += [f"  {problem}" for problem in self.unwritten]
         notes = self.problems("warning")
         if warnings and notes:
