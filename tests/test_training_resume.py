@@ -126,3 +126,26 @@ def test_cross_validate_trains_each_fold_once_and_writes_the_summary(tmp_path, m
     before = (out / "fold_0" / "model.safetensors").stat().st_mtime_ns
     cross_validate(config, folds=2, out=out)  # done folds are not retrained
     assert (out / "fold_0" / "model.safetensors").stat().st_mtime_ns == before
+
+
+@pytest.mark.slow
+def test_a_student_distilled_from_a_teacher_learns_its_codes(tmp_path, monkeypatch, fixtures, codebook):
+    """With ``distill_weight: 1`` the student sees only the teacher's soft labels, never the hard
+    codes: it must still reproduce the teacher's codes on the training turns."""
+    monkeypatch.setenv("TRANSCRIPT_CODER_RUNS", str(tmp_path / "runs"))
+    teacher_cfg = _config(fixtures, epochs=8, checkpoint_every=None)
+    teacher = train(teacher_cfg, codebook=codebook, output=tmp_path / "teacher").model
+    data = str(fixtures / "training" / "coded_sessions.csv")
+    student_cfg = _config(fixtures, name="student", epochs=8, checkpoint_every=None, context_mode="embedding",
+                          teachers=[str(tmp_path / "teacher")], distill_weight=1.0, distill_temperature=2.0,
+                          data=DataConfig(format="coded_csv.v1", path=data, validation_path=data))
+    student = train(student_cfg, codebook=codebook, output=tmp_path / "student").model
+    from transcript_coder.corpora import read_corpus
+
+    rows = read_corpus("coded_csv.v1", data, codebook, context_turns=1)
+    for scheme in ("therapist_behaviour", "client_talk_type"):
+        mine = [i for i, c in enumerate(rows[scheme]) if c]
+        texts, contexts = [rows["text"][i] for i in mine], [rows["context"][i] for i in mine]
+        t = teacher.predict_proba(texts, contexts, schemes=[scheme])[scheme].argmax(1)
+        s = student.predict_proba(texts, contexts, schemes=[scheme])[scheme].argmax(1)
+        assert (t == s).mean() >= 0.85, scheme

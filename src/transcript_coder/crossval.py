@@ -43,7 +43,8 @@ def summarize_folds(per_fold: dict[int, dict[str, float]]) -> dict:
 
 
 def cross_validate(config: TrainConfig, *, folds: int = 5, only: Sequence[int] | None = None,
-                   out: str | Path | None = None, hook: ProgressHook | None = None) -> dict:
+                   out: str | Path | None = None, hook: ProgressHook | None = None,
+                   device: str | None = None) -> dict:
     """Train ``config`` on each fold of a grouped ``folds``-fold split; returns (and writes) the summary."""
     out = Path(out) if out is not None else runs_dir() / "cv" / config.name
     out.mkdir(parents=True, exist_ok=True)
@@ -53,7 +54,7 @@ def cross_validate(config: TrainConfig, *, folds: int = 5, only: Sequence[int] |
             log.info("fold %d already trained (%s)", fold, cfg.output)
             continue
         log.info("training fold %d of %d into %s", fold, folds, cfg.output)
-        train(cfg, hook=hook, resume=True)
+        train(cfg, hook=hook, resume=True, device=device)
     per_fold: dict[int, dict[str, float]] = {}
     seconds: dict[int, float] = {}
     for fold in range(folds):

@@ -108,6 +108,7 @@ class Errors:
             "for it to finish or choose another --out")
     E417 = ("{feature} needs {package}, which is not installed or cannot be imported: "
             "pip install \"transcript_coder[{extra}]\" ({detail})")
+    E418 = "device '{value}' cannot be used: {detail}"
     # E420-E429: session ids, the review store and per-input reader options (issue 11)
     E420 = ("{path}: session id '{session_id}' is also the id of {others} (ids are compared ignoring case); "
             "name their common folder instead of the files, or give ids with --ids FILE")
@@ -120,6 +121,7 @@ class Errors:
             "before being rewritten")
     E425 = ("{path}: session id '{session_id}' in this output folder belongs to {other}, which still exists; "
             "give this input another id with --ids FILE, or name the folder both are under")
+    E426 = "{path}: reader options: {detail}"
 
     # --- review and agreement -------------------------------------------------------------
     E501 = ("{path} row {row}, column '{column}': '{value}' is not a code of scheme '{scheme}'{suggestion} "

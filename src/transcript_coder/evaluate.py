@@ -10,6 +10,7 @@ from pathlib import Path
 from .codebook import Codebook, load_codebook
 from .corpora import read_corpus
 from .metrics import SchemeReport
+from .devices import resolve_device
 from .model import load_model
 from .train import evaluate_dataset, load_splits, load_train_config
 
@@ -35,15 +36,17 @@ class Evaluation:
 def evaluate(model_path: str | Path, data_path: str | Path | None = None, data_format: str = "coded_csv.v1", *,
              config_path: str | Path | None = None, split: str = "validation",
              schemes: list[str] | None = None, codebook: Codebook | None = None,
-             json_path: str | Path | None = None) -> Evaluation:
+             json_path: str | Path | None = None, device: str | None = None) -> Evaluation:
     """Score the model at ``model_path``.
 
     Either on a labelled file (``data_path`` in a registered training-data format, default the
     generic coded CSV), or on the validation / test split a training config defines
-    (``config_path`` + ``split``), which reproduces the numbers in the model card.
+    (``config_path`` + ``split``), which reproduces the numbers in the model card. ``device``:
+    ``auto`` (default), ``cpu``, ``cuda`` or ``mps``.
     """
     codebook = codebook or load_codebook()
     model = load_model(model_path, codebook)
+    model.module.to(resolve_device(device))
     context = {"context_turns": model.info.inputs.context_turns}
     if config_path is not None:
         config = load_train_config(config_path)

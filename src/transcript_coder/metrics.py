@@ -155,3 +155,23 @@ def tune_thresholds(reference: Sequence[Sequence[str]], labels: Sequence[str], p
             scores.append(2 * tp / denom if denom else 0.0)
         best.append(float(grid[int(np.argmax(scores))]))
     return best
+
+
+def icc_2_1(ratings: np.ndarray) -> float:
+    """ICC(2,1): two-way random effects, absolute agreement, single rater (Shrout & Fleiss 1979),
+    for an ``n targets x k raters`` matrix (here: sessions x {experts, model}).
+
+    ``(MSR - MSE) / (MSR + (k - 1) MSE + k (MSC - MSE) / n)`` with the rows', columns' and residual
+    mean squares of a two-way ANOVA without replication. NaN with fewer than two targets.
+    """
+    x = np.asarray(ratings, dtype=float)
+    n, k = x.shape
+    if n < 2:
+        return float("nan")
+    grand = x.mean()
+    ss_rows = k * ((x.mean(axis=1) - grand) ** 2).sum()
+    ss_cols = n * ((x.mean(axis=0) - grand) ** 2).sum()
+    ss_err = ((x - grand) ** 2).sum() - ss_rows - ss_cols
+    msr, msc, mse = ss_rows / (n - 1), ss_cols / (k - 1), ss_err / ((n - 1) * (k - 1))
+    denominator = msr + (k - 1) * mse + k * (msc - mse) / n
+    return float((msr - mse) / denominator) if denominator else float("nan")

@@ -11,6 +11,7 @@ codes is the job of :mod:`transcript_coder.codes`.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import logging
@@ -26,6 +27,7 @@ from torch import nn
 
 from .codebook import Codebook
 from .configfile import file_sha256
+from .devices import module_device
 from .errors import ModelError
 from .paths import base_encoder_path
 
@@ -83,6 +85,7 @@ class HeadSpec:
     codebook_version: int = 1
     thresholds: tuple[float, ...] | None = None
     reads_context: bool = True
+    temperature: float = 1.0  # logits / temperature: calibrated on validation (calibration.py)
 
 
 ContextMode = Literal["pair", "embedding"]
@@ -322,6 +325,7 @@ class TranscriptModel:
         pad_id = self.tokenizer.pad_token_id or 0
         dummy = self.tokenizer(".", return_token_type_ids=True)
         pairs = self.info.inputs.context_mode == "pair" and self.info.inputs.context_turns > 0
+        device = module_device(self.module)
         self.module.eval()
         with torch.inference_mode():
             for length, rows_per_batch, rows in fixed_shape_batches(
@@ -335,9 +339,9 @@ class TranscriptModel:
                     ids[j, :len(row_ids)] = row_ids
                     mask[j, :len(row_ids)] = 1
                     types[j, :len(row_types)] = row_types
-                pooled = self.module.pool(torch.from_numpy(ids), torch.from_numpy(mask),
-                                          torch.from_numpy(types) if pairs else None)
-                out[rows] = pooled[:len(rows)].numpy()
+                pooled = self.module.pool(torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device),
+                                          torch.from_numpy(types).to(device) if pairs else None)
+                out[rows] = pooled[:len(rows)].float().cpu().numpy()
                 if hook is not None:
                     hook(len(rows))
         return out
@@ -351,21 +355,22 @@ class TranscriptModel:
         """One head's probabilities for rows of unit vectors (and preceding-turn vectors), computed
         in fixed blocks of :data:`HEAD_ROWS` rows so that a row's result never depends on the others."""
         head = self.head(scheme)
+        device = module_device(self.module)
         n = len(pooled)
         out = np.zeros((n, len(head.labels)), dtype=np.float32)
 
         def block(rows: np.ndarray) -> torch.Tensor:  # ``rows`` zero-padded to HEAD_ROWS
             padded = torch.zeros((HEAD_ROWS, rows.shape[1]), dtype=torch.float32)
             padded[:len(rows)] = torch.from_numpy(rows)
-            return padded
+            return padded.to(device)
 
         with torch.inference_mode():
             for start in range(0, n, HEAD_ROWS):
                 stop = min(n, start + HEAD_ROWS)
                 ctx_block = block(context[start:stop]) if context is not None else None
-                logits = self.module.head_logits(scheme, block(pooled[start:stop]), ctx_block).float()
+                logits = self.module.head_logits(scheme, block(pooled[start:stop]), ctx_block).float() / head.temperature
                 probs = torch.sigmoid(logits) if head.problem == "multi_label" else logits.softmax(-1)
-                out[start:stop] = probs[:stop - start].numpy()
+                out[start:stop] = probs[:stop - start].cpu().numpy()
         return out
 
     def predict_proba(self, texts: Sequence[str], contexts: Sequence[str] | None = None, *,
@@ -410,7 +415,7 @@ class TranscriptModel:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         torch_dtype = {"float16": torch.float16, "float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
-        state = {k: v.detach().to(torch_dtype).contiguous() for k, v in self.module.state_dict().items()}
+        state = {k: v.detach().cpu().to(torch_dtype).contiguous() for k, v in self.module.state_dict().items()}
         save_file(state, str(path / "model.safetensors"), metadata={"format": "pt"})
         config = self.module.encoder.config
         first = self.info.heads[0]
@@ -427,11 +432,19 @@ class TranscriptModel:
         return path
 
     def fingerprint(self) -> str:
-        """SHA-256 of the weights file (first 16 hex digits), for run manifests and resume checks."""
+        """SHA-256 of the weights file (first 16 hex digits), for run manifests and resume checks.
+
+        A calibrated model (any head's temperature other than 1) mixes its temperatures and
+        thresholds in, since they change its confidences and multi-label codes."""
         if self.fingerprint_ is None:
             if self.path is None:
                 raise ValueError("model has not been saved")
-            self.fingerprint_ = file_sha256(self.path / "model.safetensors", 16)
+            weights = file_sha256(self.path / "model.safetensors", 16)
+            if all(h.temperature == 1.0 for h in self.info.heads):
+                self.fingerprint_ = weights
+            else:
+                calibration = json.dumps([(h.scheme, h.temperature, h.thresholds) for h in self.info.heads])
+                self.fingerprint_ = hashlib.sha256((weights + calibration).encode()).hexdigest()[:16]
         return self.fingerprint_
 
 

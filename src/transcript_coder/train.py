@@ -35,7 +35,9 @@ from .model import (CONFIG_KEY, HeadSpec, InputSpec, ModelInfo, MultiHeadClassif
                     build_encoder, load_model)
 from .modelcard import write_model_card
 from .paths import project_home
+from .devices import autocast_for, module_device, resolve_device
 from .progress import NullHook, ProgressHook
+from .runtime import has_bf16_matrix_units
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,11 @@ class TrainConfig(StrictModel):
     preceding turn (in ``embedding`` context mode), e.g. emotion heads trained on single comments.
     ``precision: bfloat16`` runs the forward and backward passes under bfloat16 autocast (weights
     and optimiser stay float32), about twice as fast on CPUs with bfloat16 matrix units.
+    ``teachers`` (model folders) distil them into this model: every training row whose role a
+    teacher's scheme codes gets the teacher's probabilities as soft targets, and a head's loss is
+    ``(1 - distill_weight) * hard loss + distill_weight * T^2 * KL(teacher_T || student_T)`` with
+    ``T = distill_temperature`` (Hinton et al. 2015); rows without a hard code learn from the teacher
+    alone (AnnoMI client turns get emotion targets from the emotion teacher).
     ``encoder_layers`` keeps only the encoder's lower N layers (all-mpnet-base-v2 truncated to 6);
     ``freeze_layers`` freezes the embeddings and the lower N layers (no gradients, no optimiser
     state), which makes a large encoder affordable. A run writes a checkpoint every
@@ -113,6 +120,9 @@ class TrainConfig(StrictModel):
     precision: Literal["float32", "bfloat16"] = "float32"
     encoder_layers: int | None = Field(None, ge=1)
     freeze_layers: int = Field(0, ge=0)
+    teachers: list[str] = Field(default_factory=list)
+    distill_weight: float = Field(0.5, ge=0, le=1)
+    distill_temperature: float = Field(2.0, gt=0)
     checkpoint_minutes: float = Field(10.0, gt=0)
     checkpoint_every: int | None = Field(None, ge=1)
     output: str = "models/unnamed"
@@ -272,6 +282,58 @@ def _epoch_share(repeat: float, n_rows: int) -> tuple[int, int]:
     return whole, int(round((repeat - whole) * n_rows))
 
 
+class _SoftTargets:
+    """Teacher probabilities for every training row, computed once before training: per scheme, a
+    ``rows x labels`` array in the student head's label order and a mask of the rows it covers (the
+    rows whose role the scheme codes)."""
+
+    def __init__(self, teachers: Sequence[str], dataset: Dataset, heads: Sequence[HeadSpec], codebook: Codebook) -> None:
+        self.probs: dict[str, np.ndarray] = {}
+        self.mask: dict[str, np.ndarray] = {}
+        roles = np.asarray(dataset["role"])
+        for folder in teachers:
+            teacher = load_model(_expand(folder), codebook)
+            wanted = [h for h in heads if h.scheme in teacher.schemes and h.scheme not in self.probs]
+            if not wanted:
+                continue
+            role = {h.scheme: codebook[h.scheme].role for h in wanted}
+            rows = np.flatnonzero(np.logical_or.reduce([roles == r if r != "any" else np.ones(len(roles), bool)
+                                                         for r in role.values()]))
+            log.info("teacher %s: soft targets for %s on %d rows", folder, [h.scheme for h in wanted], len(rows))
+            probs = teacher.predict_proba([dataset["text"][i] for i in rows], [dataset["context"][i] for i in rows],
+                                          schemes=[h.scheme for h in wanted])
+            for head in wanted:
+                order = [teacher.head(head.scheme).labels.index(label) for label in head.labels]
+                full = np.zeros((len(roles), len(head.labels)), dtype=np.float32)
+                full[rows] = probs[head.scheme][:, order]
+                mask = np.zeros(len(roles), dtype=bool)
+                mask[rows] = True
+                if role[head.scheme] != "any":
+                    mask &= roles == role[head.scheme]
+                self.probs[head.scheme], self.mask[head.scheme] = full, mask
+
+    def covered(self) -> np.ndarray:
+        """Rows that have a soft target for at least one head."""
+        return np.logical_or.reduce(list(self.mask.values())) if self.mask else np.zeros(0, bool)
+
+    def loss(self, scheme: str, logits: torch.Tensor, batch_rows: np.ndarray, multi_label: bool,
+             temperature: float) -> torch.Tensor | None:
+        """``T^2 * KL(teacher_T || student_T)`` over the batch rows the teacher covers (None if none)."""
+        if scheme not in self.probs:
+            return None
+        m = torch.from_numpy(self.mask[scheme][batch_rows]).to(logits.device)
+        if not m.any():
+            return None
+        from .calibration import rescale
+
+        target = torch.from_numpy(rescale(self.probs[scheme][batch_rows], temperature, multi_label)).float()
+        target = target.to(logits.device)[m]
+        student = logits[m] / temperature
+        if multi_label:
+            return temperature ** 2 * F.binary_cross_entropy_with_logits(student, target)
+        return temperature ** 2 * F.kl_div(F.log_softmax(student, -1), target, reduction="batchmean")
+
+
 class _ContextInputs:
     """The preceding turns of training rows, tokenized once, for an embedding-mode model: their
     vectors come from the current encoder without gradients (in eval mode, as at prediction)."""
@@ -285,7 +347,8 @@ class _ContextInputs:
     def vectors(self, batch_rows: np.ndarray, autocast) -> torch.Tensor:
         module = self.model.module
         hidden = module.encoder.config.hidden_size
-        out = torch.zeros((len(batch_rows), hidden))
+        device = module_device(module)
+        out = torch.zeros((len(batch_rows), hidden), device=device)
         present = [j for j, i in enumerate(batch_rows) if self.row[i] >= 0]
         if not present:
             return out
@@ -293,7 +356,7 @@ class _ContextInputs:
         batch = self.model.tokenizer.pad({k: [self.enc[k][i] for i in wanted] for k in self.enc}, return_tensors="pt")
         module.eval()
         with torch.no_grad(), autocast:
-            out[present] = module.pool(batch["input_ids"], batch["attention_mask"]).float()
+            out[present] = module.pool(batch["input_ids"].to(device), batch["attention_mask"].to(device)).float()
         return out
 
 
@@ -390,6 +453,46 @@ def load_splits(config: TrainConfig, codebook: Codebook, context_turns: int | No
     return Splits(train_set, valid_set, test_set, description)
 
 
+def calibrate_heads(model: TranscriptModel, valid_set: Dataset, schemes: Sequence[str] | None = None) -> dict:
+    """Fit each head's temperature on ``valid_set`` and set it on ``model.info.heads`` (a multi-label
+    head's thresholds move with it, so its codes do not change). Returns per-scheme
+    :class:`~transcript_coder.calibration.Calibration` as JSON (ECE before and after, review curve).
+
+    A head that was calibrated before is calibrated again on top (temperatures multiply)."""
+    from .calibration import calibrate_multi_label, calibrate_single_label
+
+    schemes = [s for s in (schemes or model.schemes) if s in labelled_schemes(valid_set)]
+    if not schemes:
+        return {}
+    probs = model.predict_proba(valid_set["text"], valid_set["context"], schemes=schemes)
+    results, heads = {}, []
+    for head in model.info.heads:
+        if head.scheme not in schemes:
+            heads.append(head)
+            continue
+        column = valid_set[head.scheme]
+        rows = [i for i, codes in enumerate(column) if codes]
+        index = {label: i for i, label in enumerate(head.labels)}
+        if head.problem == "multi_label":
+            hot = np.zeros((len(rows), len(head.labels)))
+            for j, i in enumerate(rows):
+                hot[j, [index[c] for c in column[i]]] = 1
+            thresholds = np.asarray(head.thresholds or (0.5,) * len(head.labels))
+            cal = calibrate_multi_label(probs[head.scheme][rows], hot, thresholds)
+            t = cal.temperature
+            z = np.log(np.clip(thresholds, 1e-7, 1 - 1e-7) / np.clip(1 - thresholds, 1e-7, 1))
+            moved = tuple(float(round(v, 6)) for v in 1 / (1 + np.exp(-z / t)))
+            head = replace(head, temperature=round(head.temperature * t, 4), thresholds=moved)
+        else:
+            targets = np.array([index[column[i][0]] for i in rows])
+            cal = calibrate_single_label(probs[head.scheme][rows], targets)
+            head = replace(head, temperature=round(head.temperature * cal.temperature, 4))
+        results[head.scheme] = cal.to_json()
+        heads.append(head)
+    model.info.heads = heads
+    return results
+
+
 def finalize_model(model: TranscriptModel, summary: dict, valid_set: Dataset, test_set: Dataset | None,
                    config: TrainConfig, codebook: Codebook, command: str | None = None) -> dict:
     """Score a saved model on validation (and test), record the scores in its config, and write
@@ -484,8 +587,31 @@ class _TrainState:
             setattr(self, key, payload[key])
 
 
+def calibrate_saved_model(path: str | Path, config: TrainConfig, *, codebook: Codebook | None = None) -> dict:
+    """Calibrate a saved model folder in place on its config's validation split: the heads'
+    temperatures (and moved multi-label thresholds) go into ``config.json``, the ECE before and
+    after and the review curve into ``metrics.json`` and the model card. Weights are untouched."""
+    codebook = codebook or load_codebook(_expand(config.codebooks) if config.codebooks else None)
+    model = load_model(path, codebook)
+    splits = load_splits(config, codebook, context_turns=model.info.inputs.context_turns)
+    calibration = calibrate_heads(model, splits.validation, config.schemes)
+    config_path = Path(path) / "config.json"
+    raw = json.loads(config_path.read_text(encoding="utf-8"))
+    raw[CONFIG_KEY] = {**model.info.to_json(), "extra": raw[CONFIG_KEY].get("extra", {})}
+    config_path.write_text(json.dumps(raw, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    metrics_path = Path(path) / "metrics.json"
+    summary = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else {}
+    summary = {k: v for k, v in summary.items() if k not in ("validation", "test")}
+    summary["calibration"] = calibration
+    model = load_model(path, codebook)
+    finalize_model(model, summary, splits.validation, splits.test, config, codebook,
+                   command=summary.get("command"))
+    return calibration
+
+
 def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str | Path | None = None,
-          hook: ProgressHook | None = None, command: str | None = None, resume: bool = False) -> TrainResult:
+          hook: ProgressHook | None = None, command: str | None = None, resume: bool = False,
+          device: str | None = None) -> TrainResult:
     """Run one training job as ``config`` describes; returns the saved model and its metrics.
 
     Checkpoints go to :func:`checkpoint_path` as the run goes; with ``resume`` the run continues
@@ -522,15 +648,21 @@ def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str 
                      inputs=InputSpec(config.context_turns, config.context_max_words, config.max_length,
                                       config.context_mode))
     model = TranscriptModel(MultiHeadClassifier(encoder, heads, context_mode=config.context_mode), tokenizer, info)
+    device = resolve_device(device)
+    model.module.to(device)
 
     enc = model.encode(train_set["text"], train_set["context"])
     lengths = np.array([len(ids) for ids in enc["input_ids"]])
     targets = _Targets(train_set, heads)
-    rows = np.flatnonzero(targets.labelled())
+    soft = _SoftTargets(config.teachers, train_set, heads, codebook) if config.teachers else None
+    rows = np.flatnonzero(targets.labelled() | soft.covered()) if soft is not None else np.flatnonzero(targets.labelled())
     contexts = _ContextInputs(model, train_set["context"]) if model.embeds_context else None
     sources = np.asarray(train_set[SOURCE_COLUMN]) if SOURCE_COLUMN in train_set.column_names else np.zeros(len(train_set), int)
     repeats = [d.repeat for d in (config.data, *config.extra_data)]
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.precision == "bfloat16")
+    if device.type == "cpu" and config.precision == "bfloat16" and not has_bf16_matrix_units():
+        log.warning("precision bfloat16 on a CPU without bf16 matrix units (amx_bf16/avx512_bf16) is emulated and "
+                    "much slower than float32 here; set precision: float32 for this machine")
+    autocast = autocast_for(device, config.precision)
     weights: dict[str, torch.Tensor] = {}
     for head in heads:
         if head.problem == "multi_label":
@@ -540,11 +672,12 @@ def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str 
             ratio = np.clip(np.maximum(neg, 1) / np.maximum(pos, 1), 1.0, 50.0)
             weights[head.scheme] = torch.tensor(ratio ** (0.5 if config.class_weighting == "sqrt_inverse" else
                                                           1.0 if config.class_weighting == "inverse" else 0.0),
-                                                dtype=torch.float32)
+                                                dtype=torch.float32, device=device)
         else:
             y = targets.single[head.scheme]
             counts = np.bincount(y[y >= 0], minlength=len(head.labels))
-            weights[head.scheme] = torch.tensor(_class_weights(counts, config.class_weighting), dtype=torch.float32)
+            weights[head.scheme] = torch.tensor(_class_weights(counts, config.class_weighting), dtype=torch.float32,
+                                                device=device)
 
     module = model.module
     head_params = [p for n, p in module.named_parameters() if not n.startswith("encoder.")]
@@ -594,24 +727,31 @@ def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str 
         state.position += 1
         context = contexts.vectors(batch_rows, autocast) if contexts is not None else None
         module.train()
-        batch = tokenizer.pad({k: [enc[k][i] for i in batch_rows] for k in enc}, return_tensors="pt")
+        batch = {k: v.to(device) for k, v in
+                 tokenizer.pad({k: [enc[k][i] for i in batch_rows] for k in enc}, return_tensors="pt").items()}
         with autocast:
             logits = module(batch["input_ids"], batch["attention_mask"],
                             batch.get("token_type_ids") if not model.embeds_context else None, context=context)
         logits = {k: v.float() for k, v in logits.items()}
-        loss = torch.zeros(())
+        loss = torch.zeros((), device=device)
+        hard_share = 1.0 - config.distill_weight if soft is not None else 1.0
         for head in heads:
             s = head.scheme
             if head.problem == "multi_label":
                 hot, mask = targets.multi[s]
-                m = torch.from_numpy(mask[batch_rows])
+                m = torch.from_numpy(mask[batch_rows]).to(device)
                 if m.any():
-                    loss = loss + loss_weights[s] * F.binary_cross_entropy_with_logits(
-                        logits[s][m], torch.from_numpy(hot[batch_rows])[m], pos_weight=weights[s])
+                    loss = loss + hard_share * loss_weights[s] * F.binary_cross_entropy_with_logits(
+                        logits[s][m], torch.from_numpy(hot[batch_rows]).to(device)[m], pos_weight=weights[s])
             else:
-                y = torch.from_numpy(targets.single[s][batch_rows])
+                y = torch.from_numpy(targets.single[s][batch_rows]).to(device)
                 if (y >= 0).any():
-                    loss = loss + loss_weights[s] * F.cross_entropy(logits[s], y, weight=weights[s], ignore_index=-100)
+                    loss = loss + hard_share * loss_weights[s] * F.cross_entropy(logits[s], y, weight=weights[s],
+                                                                                 ignore_index=-100)
+            if soft is not None:
+                distilled = soft.loss(s, logits[s], batch_rows, head.problem == "multi_label", config.distill_temperature)
+                if distilled is not None:
+                    loss = loss + config.distill_weight * loss_weights[s] * distilled
         loss.backward()
         torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
         optimizer.step()
@@ -639,6 +779,7 @@ def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str 
         due = (step % config.checkpoint_every == 0 if config.checkpoint_every
                else time.time() - last_save >= 60 * config.checkpoint_minutes)
         if due and step < total_steps and not state.stop:
+            state.elapsed = time.time() - started
             state.save(ckpt, module, optimizer, scheduler, rng, digest)
             last_save = time.time()
         hook.advance("train", 1, loss=state.ema, epoch=round(step / steps_per_epoch, 2))
@@ -659,17 +800,20 @@ def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str 
             tuned.append(head)
         model.info.heads = tuned
 
+    calibration = calibrate_heads(model, valid_set, config.schemes)
     output = Path(output) if output is not None else _expand(config.output)
     model.info.extra = {"license": config.data.license, "data": config.data.description}
     model.save(output, dtype=config.save_dtype)
     # Score the artefact users get: the saved (e.g. fp16) weights, reloaded.
     model = load_model(output, codebook)
-    summary = {"model": config.name, "base_model": config.base_model, "split": split_desc,
+    model.module.to(device)
+    summary = {"model": config.name, "device": str(device), "base_model": config.base_model, "split": split_desc,
                "sizes": {"train": len(rows), "validation": len(valid_set),
                          "test": len(test_set) if test_set is not None else 0,
                          "train_groups": len(set(train_set["group"])),
                          "validation_groups": len(set(valid_set["group"]))},
                "best_step": best_step, "steps": step, "train_seconds": round(time.time() - started, 1),
+               "calibration": calibration,
                "history": history, "config": config.model_dump()}
     metrics = finalize_model(model, summary, valid_set, test_set, config, codebook, command=command)
     ckpt.unlink(missing_ok=True)

@@ -1,0 +1,93 @@
+"""Calibrated confidence: temperature scaling recovers a known over-confidence, ECE is computed as
+defined, the selective-review curve counts errors, and a trained model stores and applies its
+temperatures (codes unchanged, confidences calibrated)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from transcript_coder.calibration import (calibrate_single_label, expected_calibration_error, fit_temperature,
+                                          rescale, selective_review)
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def test_temperature_recovers_a_known_overconfidence():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, size=(4000, 4))
+    truth = _softmax(logits / 2.0)  # the world is twice as uncertain as the model says
+    targets = np.array([rng.choice(4, p=p) for p in truth])
+    t = fit_temperature(_softmax(logits), targets)
+    assert 1.8 < t < 2.2
+    cal = calibrate_single_label(_softmax(logits), targets)
+    assert cal.ece_after < cal.ece_before / 2
+    # temperature never changes the top code
+    assert (rescale(_softmax(logits), t).argmax(1) == _softmax(logits).argmax(1)).all()
+
+
+def test_a_calibrated_model_keeps_temperature_near_one():
+    rng = np.random.default_rng(1)
+    probs = _softmax(rng.normal(0, 2, size=(4000, 3)))
+    targets = np.array([rng.choice(3, p=p) for p in probs])
+    assert 0.9 < fit_temperature(probs, targets) < 1.1
+
+
+def test_ece_by_hand():
+    # two bins used: 0.9-confident units right 1 of 2 times (gap 0.4); 0.6-confident right 2 of 2 (gap 0.4)
+    confidence = np.array([0.9, 0.9, 0.6, 0.6])
+    correct = np.array([1, 0, 1, 1])
+    assert expected_calibration_error(confidence, correct, bins=10) == pytest.approx(0.4)
+    assert expected_calibration_error(np.array([0.8] * 5), np.array([1, 1, 1, 1, 0])) == pytest.approx(0.0)
+
+
+def test_selective_review_counts_the_errors_in_the_least_confident_share():
+    confidence = np.array([0.1, 0.2, 0.3, 0.9, 0.95, 0.99, 0.5, 0.6, 0.7, 0.8])
+    correct = np.array([0, 1, 0, 1, 1, 0, 1, 1, 1, 1], bool)
+    rows = {r["reviewed"]: r for r in selective_review(confidence, correct, shares=(0.2, 0.3, 1.0))}
+    assert rows[0.2]["errors_caught"] == 1 and rows[0.2]["share_of_errors"] == pytest.approx(1 / 3, abs=1e-4)
+    assert rows[0.3]["errors_caught"] == 2
+    assert rows[1.0]["share_of_errors"] == 1.0
+
+
+@pytest.mark.slow
+def test_training_calibrates_every_head_and_prediction_uses_it(tmp_path, fixtures, codebook):
+    from transcript_coder.model import load_model
+    from transcript_coder.train import DataConfig, TrainConfig, train
+
+    data = str(fixtures / "training" / "coded_sessions.csv")
+    config = TrainConfig(name="calibrated", data=DataConfig(format="coded_csv.v1", path=data, validation_path=data),
+                         schemes=["therapist_behaviour", "client_talk_type"], epochs=4, batch_size=4, eval_every=1.0,
+                         learning_rate=2e-4, head_learning_rate=5e-3, save_dtype="float32", threads=1, max_length=48)
+    result = train(config, codebook=codebook, output=tmp_path / "m")
+    calibration = result.metrics["calibration"]
+    assert set(calibration) == {"therapist_behaviour", "client_talk_type"}
+    model = load_model(tmp_path / "m", codebook)
+    t = model.head("therapist_behaviour").temperature
+    assert t == calibration["therapist_behaviour"]["temperature"] and t != 1.0
+    saved = json.loads((tmp_path / "m" / "config.json").read_text())["transcript_coder"]["heads"]
+    assert {h["scheme"]: h["temperature"] for h in saved}["therapist_behaviour"] == t
+    card = (tmp_path / "m" / "README.md").read_text()
+    assert "## Calibration" in card and "ECE before" in card and "Selective review" in card
+    # the stored temperature is what prediction applies: undoing it gives the uncalibrated softmax
+    texts = ["What brings you in today?", "So you want to cut down."]
+    calibrated = model.predict_proba(texts, schemes=["therapist_behaviour"])["therapist_behaviour"]
+    raw = rescale(calibrated, 1.0 / t)
+    np.testing.assert_allclose(rescale(raw, t), calibrated, atol=1e-5)
+    assert (raw.argmax(1) == calibrated.argmax(1)).all()
+    assert not np.allclose(raw, calibrated, atol=1e-3)
+
+
+def test_icc_2_1_matches_shrout_and_fleiss():
+    from transcript_coder.metrics import icc_2_1
+
+    # Shrout & Fleiss (1979), Table 2: 6 targets x 4 judges; ICC(2,1) = 0.29
+    ratings = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]])
+    assert icc_2_1(ratings) == pytest.approx(0.29, abs=0.005)
+    identical = np.array([[1.0, 1.0], [2.0, 2.0], [5.0, 5.0]])
+    assert icc_2_1(identical) == pytest.approx(1.0)
