@@ -208,7 +208,13 @@ def codebooks_cli(args: argparse.Namespace) -> int:
 @command("annotations")
 def annotations_cli(args: argparse.Namespace) -> int:
     """``transcript-coder annotations agreement [--json FILE]``: agreement between the team's
-    annotation passes (data/annotations/) and the relationship rules' precision / recall."""
+    annotation passes (data/annotations/) and the relationship rules' precision / recall;
+    ``transcript-coder annotations validity``: known-groups AUC of the session scores."""
+    if args.action == "validity":
+        from .validity import reference_validity, validity_table
+
+        print(validity_table(reference_validity(annomi=args.annomi)))
+        return 0
     from .annotations import annotation_agreement
 
     result = annotation_agreement(directory=args.directory, annomi=args.annomi, rules=not args.no_rules,
@@ -300,6 +306,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "annotations": ("transcript-coder annotations agreement",),
     "annotations agreement": ("transcript-coder annotations agreement",
                               "transcript-coder annotations agreement --json agreement.json --no-rules"),
+    "annotations validity": ("transcript-coder annotations validity",),
     "codebooks": ("transcript-coder codebooks", "transcript-coder codebooks my_lab/codebooks | head"),
 }
 
@@ -485,6 +492,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--annomi", help="AnnoMI development CSV (default: $TRANSCRIPT_CODER_DATA/annomi/annomi_full_dev.csv)")
     q.add_argument("--no-rules", dest="no_rules", action="store_true", help="skip scoring the relationship rules")
     q.add_argument("--json", help="also write the figures as JSON here")
+    q = add_command(annotations_sub, "validity", parent="annotations",
+                    help="known-groups validity: AUC of each session score for AnnoMI's high vs low MI quality, "
+                         "from human codes")
+    q.add_argument("--annomi", help="AnnoMI development CSV (default: $TRANSCRIPT_CODER_DATA/annomi/annomi_full_dev.csv)")
 
     p = add_command(sub, "codebooks", help="validate a codebook folder and list its schemes")
     p.add_argument("directory", nargs="?", help="default: configs/codebooks")
