@@ -65,6 +65,16 @@ class RelationalSpec(StrictModel):
     map: str | None = None
 
 
+class NestedSpec(StrictModel):
+    """A fine-grained scheme shown under a coarse one (``client_emotion_fine`` under the Ekman
+    ``client_emotion``): its tag appears only where the fine code falls in the unit's coarse code
+    (``groups``: coarse code -> its fine codes), and takes that code's colour."""
+
+    scheme: str
+    within: str
+    groups: dict[str, list[str]]
+
+
 class ReportConfig(StrictModel):
     """``configs/report.yaml``."""
 
@@ -75,6 +85,8 @@ class ReportConfig(StrictModel):
     rollup: str | None = None
     relational: RelationalSpec | None = None
     palette: list[str] = Field(min_length=1)
+    palettes: dict[str, list[str]] = Field(default_factory=dict)
+    nested: list[NestedSpec] = Field(default_factory=list)
 
 
 def load_report_config(path: str | Path | None = None, codebook: Codebook | None = None,
@@ -103,6 +115,20 @@ def load_report_config(path: str | Path | None = None, codebook: Codebook | None
                 if code not in codebook[config.relational.rollup].code_ids:
                     raise ConfigError("E005", path=path, key="relational.rupture_codes",
                                       ref=f"{config.relational.rollup}.{code}")
+        for scheme_id in config.palettes:
+            if scheme_id not in codebook:
+                raise ConfigError("E005", path=path, key=f"palettes.{scheme_id}", ref=scheme_id)
+        for i, nested in enumerate(config.nested):
+            for key in ("scheme", "within"):
+                if getattr(nested, key) not in codebook:
+                    raise ConfigError("E005", path=path, key=f"nested.{i}.{key}", ref=getattr(nested, key))
+            for coarse, fine in nested.groups.items():
+                if coarse not in codebook[nested.within].code_ids:
+                    raise ConfigError("E005", path=path, key=f"nested.{i}.groups", ref=f"{nested.within}.{coarse}")
+                for code in fine:
+                    if code not in codebook[nested.scheme].code_ids:
+                        raise ConfigError("E005", path=path, key=f"nested.{i}.groups.{coarse}",
+                                          ref=f"{nested.scheme}.{code}")
     if scores is not None:
         for name in config.references:
             if name not in scores.scores:
@@ -218,6 +244,16 @@ class PlotData:
 
 
 @dataclass
+class LegendEntry:
+    """One scheme's colours as a session page shows them."""
+
+    scheme: str
+    scheme_name: str
+    codes: list[tuple[str, str]]  # (code name, colour), in codebook order
+    note: str = ""
+
+
+@dataclass
 class SessionView:
     """Everything the session page shows."""
 
@@ -230,6 +266,17 @@ class SessionView:
     plots: list[PlotData]
     page: str = ""  # its file name in report/ (see page_file_names)
     relational: RelationalView | None = None
+    role_method: str = ""
+    role_confidence: float | None = None
+    warnings: list[str] = field(default_factory=list)  # the codes of its warnings (E117, ...)
+    legend: list["LegendEntry"] = field(default_factory=list)
+    nested_hidden: dict[str, int] = field(default_factory=dict)  # fine scheme name -> tags not shown
+    nested_notes: list[str] = field(default_factory=list)
+
+    @property
+    def has_times(self) -> bool:
+        """Whether any unit has a start time (else the page has no Time column)."""
+        return any(u.start for u in self.units)
 
     @property
     def n_flagged(self) -> int:
@@ -298,11 +345,9 @@ def build_session_view(session_id: str, rows: Sequence[CodedRow], codes: Sequenc
                        config: ReportConfig, low_confidence: float) -> SessionView:
     """One session page's content from its coded rows, its ``codes.csv`` rows and its
     ``sessions.csv`` row (the stage; nothing is read or written here)."""
-    palette = config.palette
-
-    def colour(scheme_id: str, code: str) -> str:
-        ids = codebook[scheme_id].code_ids
-        return palette[ids.index(code) % len(palette)] if code in ids else palette[-1]
+    colour = scheme_colours(config, codebook)
+    nested = {n.scheme: n for n in config.nested}
+    hidden: dict[str, int] = {}
 
     by_unit: dict[int, dict[str, dict[str, str]]] = {}
     for row in codes:
@@ -319,6 +364,16 @@ def build_session_view(session_id: str, rows: Sequence[CodedRow], codes: Sequenc
             scheme, cell = codebook[scheme_id], unit_codes[scheme_id]
             code = cell["code"]
             confidence = _float(cell.get("confidence"))
+            if scheme_id in nested:
+                spec = nested[scheme_id]
+                coarse = (unit_codes.get(spec.within) or {}).get("code", "")
+                parts = [c for c in (split_codes(code) if scheme.multi_label else [code])
+                         if c in spec.groups.get(coarse, ())]
+                if not parts:  # disagrees with the coarse code shown beside it: not shown
+                    if code:
+                        hidden[scheme.name] = hidden.get(scheme.name, 0) + 1
+                    continue
+                code = ";".join(parts) if scheme.multi_label else parts[0]
             if scheme.multi_label:
                 if not code:
                     continue  # coded, with none of the scheme's codes: nothing to tag
@@ -356,8 +411,48 @@ def build_session_view(session_id: str, rows: Sequence[CodedRow], codes: Sequenc
     relational = None
     if config.relational is not None:
         relational = build_relational_view(config, codebook, scores, session_row, units, colour)
+    shown = {t.scheme for u in units for t in u.tags}
+    legend = []
+    for scheme in codebook.ordered():
+        if scheme.id not in shown:
+            continue
+        note = ""
+        if scheme.id in nested:
+            within = codebook[nested[scheme.id].within]
+            note = f"coloured as its {within.name.lower()} group; shown only where it falls within the unit's {within.name.lower()}"
+        legend.append(LegendEntry(scheme=scheme.id, scheme_name=scheme.name, note=note,
+                                  codes=[(c.name, colour(scheme.id, c.id)) for c in scheme.codes]))
+    nested_notes = []
+    for spec in config.nested:
+        fine, coarse = codebook[spec.scheme], codebook[spec.within]
+        count = hidden.get(fine.name, 0)
+        if count:
+            nested_notes.append(
+                f"{fine.name} is shown only where it falls within the unit's {coarse.name.lower()} (the two come from "
+                f"separate heads and can disagree). On {count} unit(s) they disagree: only the {coarse.name.lower()} is "
+                f"shown there; the {fine.name.lower()} is in codes.csv.")
+    warnings = sorted(set(re.findall(r"\bE\d{3}\b", session_row.get("warnings", ""))))
     return SessionView(session_id=session_id, source=session_row.get("input", ""), units=units, scores=score_views,
-                       rollup=rollup, rollup_name=rollup_name, plots=plots, relational=relational)
+                       rollup=rollup, rollup_name=rollup_name, plots=plots, relational=relational,
+                       role_method=session_row.get("role_method", ""),
+                       role_confidence=_float(session_row.get("role_confidence")), warnings=warnings,
+                       legend=legend, nested_hidden=hidden, nested_notes=nested_notes)
+
+
+def scheme_colours(config: ReportConfig, codebook: Codebook):
+    """``colour(scheme_id, code)``: a scheme's own palette (``palettes``), in codebook order, else
+    the shared ``palette``; a nested scheme's code takes the colour of its coarse group."""
+    group_of = {(n.scheme, fine): (n.within, coarse) for n in config.nested
+                for coarse, members in n.groups.items() for fine in members}
+
+    def colour(scheme_id: str, code: str) -> str:
+        if (scheme_id, code) in group_of:
+            scheme_id, code = group_of[(scheme_id, code)]
+        palette = config.palettes.get(scheme_id) or config.palette
+        ids = codebook[scheme_id].code_ids
+        return palette[ids.index(code) % len(palette)] if code in ids else palette[-1]
+
+    return colour
 
 
 def missing_schemes(session_row: dict[str, str], codebook: Codebook) -> set[str]:

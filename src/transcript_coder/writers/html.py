@@ -27,7 +27,8 @@ text-align:left;vertical-align:top}th{background:#f6f6f6}td.num{text-align:right
 .tag{display:inline-block;border-radius:.6rem;padding:.05rem .5rem;margin:.1rem;color:#fff;font-size:.8rem;
 white-space:nowrap}.tag.low{outline:2px dashed #c00;outline-offset:1px}.flag{color:#c00;font-weight:bold}
 tr.review{background:#fff6f6}tr.therapist td.who{color:#1f4e79}tr.client td.who{color:#7a3e00}
-.note{color:#555;font-size:.85rem}.bar{display:inline-block;height:.8rem;vertical-align:middle}
+.note{color:#555;font-size:.85rem}.legend{margin:.2rem 0;font-size:.85rem}.swatch{display:inline-block;
+width:.8rem;height:.8rem;border-radius:.2rem;vertical-align:middle;margin:0 .2rem 0 .6rem}tr.warned{background:#fffbe6}.bar{display:inline-block;height:.8rem;vertical-align:middle}
 figure.plot{margin:1rem 0}figure.plot svg{width:100%;height:auto}figcaption{font-weight:bold}
 """
 
@@ -64,44 +65,53 @@ def require_matplotlib() -> None:
                          detail=str(error)) from None
 
 
+def plot_figure(plot: PlotData):
+    """The matplotlib :class:`~matplotlib.figure.Figure` of one plot (no pyplot state); count axes
+    have integer ticks only."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    figure = Figure(figsize=(9, 0.5 + 0.32 * max(3, len(plot.codes))), dpi=100)
+    axes = figure.add_subplot(1, 1, 1)
+    width = max(plot.n_units, 1)
+    if plot.kind == "cumulative":
+        for code, name, colour in zip(plot.codes, plot.code_names, plot.colours):
+            hits = {position for position, c in plot.points if c == code}
+            running, ys = 0, []
+            for position in range(width):
+                running += position in hits
+                ys.append(running)
+            axes.step(range(width), ys, where="post", color=colour, label=name, linewidth=2)
+        axes.set_ylabel("units so far")
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))  # a count: no 2.5 tick
+        axes.legend(loc="upper left", frameon=False)
+    else:
+        rows = {code: len(plot.codes) - 1 - i for i, code in enumerate(plot.codes)}
+        for code, colour in zip(plot.codes, plot.colours):
+            xs = [position for position, c in plot.points if c == code]
+            axes.scatter(xs, [rows[code]] * len(xs), color=colour, marker="s", s=40)
+        axes.set_yticks([rows[c] for c in plot.codes], plot.code_names)
+        axes.set_ylim(-0.7, len(plot.codes) - 0.3)
+    if not plot.points:
+        axes.text(0.5, 0.5, "no units coded with this scheme", transform=axes.transAxes, ha="center",
+                  va="center", color="#777")
+    axes.set_xlim(-0.5, width - 0.5)
+    axes.set_xlabel("unit of the session (utterance index)")
+    axes.grid(axis="x", color="#eee")
+    axes.set_axisbelow(True)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    figure.tight_layout()
+    return figure
+
+
 def render_plot(plot: PlotData) -> str:
     """One plot as an ``<svg>`` element (matplotlib, Agg, deterministic ids and no date)."""
     import matplotlib
 
     matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
 
     with matplotlib.rc_context({"svg.hashsalt": "transcript_coder", "svg.fonttype": "path", "font.size": 9}):
-        figure = Figure(figsize=(9, 0.5 + 0.32 * max(3, len(plot.codes))), dpi=100)
-        axes = figure.add_subplot(1, 1, 1)
-        width = max(plot.n_units, 1)
-        if plot.kind == "cumulative":
-            for code, name, colour in zip(plot.codes, plot.code_names, plot.colours):
-                hits = {position for position, c in plot.points if c == code}
-                running, ys = 0, []
-                for position in range(width):
-                    running += position in hits
-                    ys.append(running)
-                axes.step(range(width), ys, where="post", color=colour, label=name, linewidth=2)
-            axes.set_ylabel("units so far")
-            axes.legend(loc="upper left", frameon=False)
-        else:
-            rows = {code: len(plot.codes) - 1 - i for i, code in enumerate(plot.codes)}
-            for code, colour in zip(plot.codes, plot.colours):
-                xs = [position for position, c in plot.points if c == code]
-                axes.scatter(xs, [rows[code]] * len(xs), color=colour, marker="s", s=40)
-            axes.set_yticks([rows[c] for c in plot.codes], plot.code_names)
-            axes.set_ylim(-0.7, len(plot.codes) - 0.3)
-        if not plot.points:
-            axes.text(0.5, 0.5, "no units coded with this scheme", transform=axes.transAxes, ha="center",
-                      va="center", color="#777")
-        axes.set_xlim(-0.5, width - 0.5)
-        axes.set_xlabel("unit of the session (utterance index)")
-        axes.grid(axis="x", color="#eee")
-        axes.set_axisbelow(True)
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-        figure.tight_layout()
+        figure = plot_figure(plot)
         buffer = io.StringIO()
         figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     svg = buffer.getvalue()
@@ -125,6 +135,34 @@ def _score_rows(scores: list[ScoreView]) -> str:
             "a score is only as good as the codes behind it.</p>")
 
 
+def _role_text(session: SessionView) -> str:
+    confidence = "" if session.role_confidence is None else f" ({session.role_confidence:.2f})"
+    return f"{session.role_method}{confidence}" if session.role_method else ""
+
+
+def _roles_and_warnings(session: SessionView) -> str:
+    """Role method and confidence, and the session's warnings (codes as in errors.csv)."""
+    text = f"Roles: {_e(_role_text(session))}" if session.role_method else ""
+    if session.warnings:
+        text += (" &middot; " if text else "") + (f"<span class=\"flag\">&#9873; warnings: "
+                                                  f"{_e(', '.join(session.warnings))}</span> (see errors.csv)")
+    return f"<p class=\"note roles\">{text}</p>" if text else ""
+
+
+def _legend(session: SessionView) -> str:
+    """The colours of every scheme tagged on the page, one line per scheme (each scheme has its own
+    palette), and why some fine-grained tags are not shown."""
+    lines = []
+    for entry in session.legend:
+        swatches = "".join(f"<span class=\"swatch\" style=\"background:{_e(colour)}\"></span>{_e(name)}"
+                           for name, colour in entry.codes)
+        note = f" <span class=\"note\">({_e(entry.note)})</span>" if entry.note else ""
+        lines.append(f"<div class=\"legend\" data-scheme=\"{_e(entry.scheme)}\"><b>{_e(entry.scheme_name)}</b>:"
+                     f"{swatches}{note}</div>")
+    notes = "".join(f"<p class=\"note nested\">{_e(text)}</p>" for text in session.nested_notes)
+    return "<div class=\"legends\">" + "\n".join(lines) + "</div>" + notes if lines or notes else ""
+
+
 def session_page(session: SessionView, view: ReportView) -> str:
     """The HTML of one session's page."""
     parts = [f"<p><a href=\"index.html\">&larr; all sessions</a></p>",
@@ -132,6 +170,7 @@ def session_page(session: SessionView, view: ReportView) -> str:
              f"<p class=\"note\">Source: {_e(session.source)} &middot; {len(session.units)} unit(s) &middot; "
              f"{session.n_flagged} with a code below confidence {view.low_confidence:.2f} "
              f"(<span class=\"flag\">&#9873; check</span>)</p>",
+             _roles_and_warnings(session),
              "<h2>Session scores</h2>", _score_rows(session.scores)]
     if session.rollup:
         parts += [f"<h2>{_e(session.rollup_name)}: what the therapist offered</h2>", _rollup_table(session.rollup)]
@@ -151,12 +190,14 @@ def session_page(session: SessionView, view: ReportView) -> str:
                         f"title=\"{_e(tag.scheme_name)}\" data-scheme=\"{_e(tag.scheme)}\">{_e(tag.scheme_name)}: "
                         f"{_e(tag.code_name)}{_e(conf)}</span>{flag}")
         time = _e(unit.start) + ("&ndash;" + _e(unit.end) if unit.end else "") if unit.start else ""
+        time_cell = f"<td class=\"num\">{time}</td>" if session.has_times else ""  # no times: no column
         classes = _e(unit.role) + (" review" if unit.needs_review else "")
         rows.append(f"<tr class=\"{classes}\" id=\"u{unit.utterance_index}\"><td class=\"num\">{unit.utterance_index}</td>"
-                    f"<td class=\"num\">{time}</td><td class=\"who\">{_e(unit.speaker)}<br><span class=\"note\">"
+                    f"{time_cell}<td class=\"who\">{_e(unit.speaker)}<br><span class=\"note\">"
                     f"{_e(unit.role)}</span></td><td class=\"text\">{_e(unit.text)}</td><td>{''.join(tags)}</td></tr>")
-    parts += ["<h2>Transcript</h2>",
-              "<table class=\"transcript\"><tr><th>#</th><th>Time (s)</th><th>Speaker</th><th>Text</th><th>Codes "
+    time_head = "<th>Time (s)</th>" if session.has_times else ""
+    parts += ["<h2>Transcript</h2>", _legend(session),
+              f"<table class=\"transcript\"><tr><th>#</th>{time_head}<th>Speaker</th><th>Text</th><th>Codes "
               "(confidence)</th></tr>\n" + "\n".join(rows) + "</table>"]
     return _page(f"Session {session.session_id}", "\n".join(parts))
 
@@ -248,21 +289,42 @@ def _agreement_section(view: ReportView) -> str:
 def index_page(view: ReportView) -> str:
     """The HTML of the batch page: one row per session with its scores, linking to its page."""
     names = list(view.score_labels)
-    head = "".join(f"<th>{_e(view.score_labels[n])}</th>" for n in names)
+    references = {s.name: s for session in view.sessions[:1] for s in session.scores}
+
+    def header(name: str) -> str:
+        ref = references.get(name)
+        levels = [f"{label} {format_score(value, ref.unit)}" for label, value in (("fair", ref.fair), ("good", ref.good))
+                  if value is not None] if ref else []
+        below = f"<br><span class=\"note\">reference: {_e(', '.join(levels))}</span>" if levels else ""
+        return f"<th data-score=\"{_e(name)}\">{_e(view.score_labels[name])}{below}</th>"
+
+    head = "".join(header(n) for n in names)
     rows = []
+    warned = [s for s in view.sessions if s.warnings]
     for session in view.sessions:
         by_name = {s.name: s for s in session.scores}
         cells = "".join(f"<td class=\"num\">{_e(format_score(by_name[n].value, by_name[n].unit))}</td>" for n in names)
-        rows.append(f"<tr data-session=\"{_e(session.session_id)}\"><td><a href=\"{_e(quote(_page_of(session)))}\">"
+        flag = (f"<span class=\"flag\">&#9873; {_e(', '.join(session.warnings))}</span>" if session.warnings else "")
+        warned_class = " class=\"warned\"" if session.warnings else ""
+        rows.append(f"<tr data-session=\"{_e(session.session_id)}\"{warned_class}>"
+                    f"<td><a href=\"{_e(quote(_page_of(session)))}\">"
                     f"{_e(session.session_id)}</a></td><td class=\"num\">{len(session.units)}</td>"
-                    f"<td class=\"num\">{session.n_flagged}</td>{cells}</tr>")
+                    f"<td class=\"num\">{session.n_flagged}</td><td>{_e(_role_text(session))}</td>"
+                    f"<td class=\"warnings\">{flag}</td>{cells}</tr>")
+    summary = ""
+    if warned:
+        links = ", ".join(f"<a href=\"{_e(quote(_page_of(s)))}\">{_e(s.session_id)}</a>" for s in warned)
+        summary = (f"<p class=\"flag warned-summary\">&#9873; {len(warned)} session(s) with warnings to check "
+                   f"(codes as in errors.csv): {links}</p>\n")
     models = ", ".join(f"{m.get('name')} ({m.get('fingerprint')})" for m in view.run.get("models", []))
     body = (f"<h1>{_e(view.title)}</h1>\n<p class=\"note\">transcript_coder {_e(view.run.get('transcript_coder', ''))}"
             f"{' &middot; models: ' + _e(models) if models else ''} &middot; codes below confidence "
-            f"{view.low_confidence:.2f} are flagged for review.</p>\n"
-            "<table class=\"sessions\"><tr><th>Session</th><th>Units</th><th>Flagged units</th>" + head + "</tr>\n"
-            + "\n".join(rows) + "</table>\n<p class=\"note\">Scores are computed from the automated codes; see each "
-            "session's page for the MITI reference values (reference values, not verdicts).</p>\n"
+            f"{view.low_confidence:.2f} are flagged for review.</p>\n" + summary +
+            "<table class=\"sessions\"><tr><th>Session</th><th>Units</th><th>Flagged units</th><th>Roles (confidence)"
+            "</th><th>Warnings</th>" + head + "</tr>\n"
+            + "\n".join(rows) + "</table>\n<p class=\"note\">Scores are computed from the automated codes. The "
+            "reference values under each score are the published MITI thresholds for a whole coded session "
+            "(reference values, not verdicts); each session's page gives their sources.</p>\n"
             + _agreement_section(view))
     return _page(view.title, body)
 
