@@ -77,8 +77,12 @@ class RelationshipTagger:
         for label, entry in lexicon.labels.items():
             if entry.terms:
                 self.phrases_.add(label, [self.nlp_.make_doc(term.lower()) for term in entry.terms])
-            for term in entry.possessive_terms:
-                words = [{"LOWER": t.text} for t in self.nlp_.make_doc(term.lower())]
+            # One pattern per label for the one-word terms (a set), one per longer term: the Matcher's
+            # cost grows with the number of patterns, not with the size of a set.
+            single = sorted({t.lower() for t in entry.possessive_terms if len(self.nlp_.make_doc(t)) == 1})
+            longer = [[{"LOWER": t.text} for t in self.nlp_.make_doc(term.lower())]
+                      for term in entry.possessive_terms if len(self.nlp_.make_doc(term)) > 1]
+            for words in ([[{"LOWER": {"IN": single}}]] if single else []) + longer:
                 self.matcher_.add(label, [[{"LOWER": {"IN": possessives}}, *words],
                                           [{"LOWER": {"IN": possessives}}, {"IS_ALPHA": True}, *words]])
             if entry.patterns:
@@ -94,9 +98,10 @@ class RelationshipTagger:
         from spacy.util import filter_spans
 
         vocab = self.nlp_.vocab.strings
-        spans = [doc[start:end] for _, start, end in self.phrases_(doc)] + [doc[start:end] for _, start, end in self.matcher_(doc)]
+        matches = [*self.phrases_(doc), *self.matcher_(doc)]
+        spans = [doc[start:end] for _, start, end in matches]
         labelled = {}
-        for match_id, start, end in [*self.phrases_(doc), *self.matcher_(doc)]:
+        for match_id, start, end in matches:
             labelled.setdefault((start, end), vocab[match_id])
         kept = []
         for span in sorted(filter_spans(spans), key=lambda s: s.start):
