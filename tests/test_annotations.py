@@ -77,3 +77,18 @@ def test_team_labels_against_annomi(shared_data, codebook, monkeypatch):
     assert mi.units == 601 and [c.code for c in mi.codes][:6] == codebook["mi_relational"].code_ids
     assert next(c for c in mi.codes if c.code == "affirm").kappa == pytest.approx(0.92, abs=0.01)
     assert result.relationships_rules["micro"]["support"] == 159
+
+
+def test_cli_writes_the_agreement_json(shared_data, monkeypatch, tmp_path, capsys):
+    import json
+
+    from transcript_coder.cli import main
+
+    monkeypatch.setenv("TRANSCRIPT_CODER_DATA", str(shared_data))
+    out = tmp_path / "agreement.json"
+    assert main(["annotations", "agreement", "--no-rules", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| `affirm` | 601 |" in printed and f"wrote {out}" in printed
+    data = json.loads(out.read_text(encoding="utf-8"))
+    mi = next(s for s in data["schemes"] if s["scheme"] == "mi_relational")
+    assert mi["units"] == 601 and data["client_relationships_rules_vs_pass1"] == {}

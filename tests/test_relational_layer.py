@@ -164,3 +164,14 @@ def test_report_relational_section_without_mi_relational_says_so(codebook, score
     assert "No model provides mi_relational yet" in section and "<svg" not in section
     assert 'data-figure="partner"' in section  # the rule-based map needs no model
     assert 'data-rollup="rupture_risk" class="unavailable"' in page
+
+
+def test_review_workbook_offers_no_drop_down_for_multi_label_columns(codebook):
+    from transcript_coder.review import ReviewUnit, build_review_sheet
+
+    row = CodedRow(path=None, row=2, session_id="s", utterance_index=0, turn_index=0, speaker="C", role="client",
+                   text="My wife.", codes={"client_emotion": "neutral", "client_relationships": "partner"})
+    sheet = build_review_sheet([ReviewUnit(row, {"client_emotion": 0.9})],
+                               ["client_emotion", "client_relationships"], codebook, 0.6)
+    assert "reviewed_client_emotion" in sheet.choices and "reviewed_client_relationships" not in sheet.choices
+    assert "reviewed_client_relationships" in sheet.columns
