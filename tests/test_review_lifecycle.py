@@ -156,7 +156,8 @@ def test_a_cell_whose_unit_text_changed_is_reported_and_kept(tmp_path, model_set
     # Put the text back: the cell is placed again and the orphan file goes away.
     source.write_text(source.read_text(encoding="utf-8").replace(first + " Truly?", first, 1), encoding="utf-8")
     code([data], out, models=model_set)
-    assert _reviewed(coded) == {(0, "reviewed_therapist_behaviour"): "reflection", (2, "reviewed_question_type"): "open"}
+    assert _reviewed(coded) == {(0, "reviewed_therapist_behaviour"): "reflection",
+                                (2, "reviewed_question_type"): "open"}
     assert not (out / "reviews" / "orphans.csv").exists()
 
 

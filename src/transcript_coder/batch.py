@@ -69,6 +69,7 @@ from .readers import ReaderOptions
 from .runtime import DEFAULT_RUNTIME, resolve_runtime
 from .results import CodedSession, Problem, RunResult, SessionRecord
 from .roles import RoleConfig, RoleOverrides, default_role_config_path, load_role_config, load_role_mapping, parse_role
+from .reader_config import ReaderResolver, load_reader_rules, relevant_reader_options
 from .segment import resolve_segmenter
 from .session_ids import load_id_mapping, session_file_name, session_inputs
 from .summarize import ScoreConfig, default_score_config_path, load_score_config, summarize
@@ -134,6 +135,9 @@ class CodeOptions:
             named by their path under the folder given (:mod:`transcript_coder.session_ids`).
         prune: drop from the output folder the sessions whose input files no longer exist (their
             reviewed cells stay in ``DIR/reviews/``).
+        reader_options: a YAML/JSON file of glob patterns and the reader options of the inputs
+            they match (``--reader-options``); ``transcript_coder.yaml`` sidecars in input folders
+            apply too (:mod:`transcript_coder.reader_config`).
         max_input_mb: an input file larger than this (MB) is refused with E123 before it is read.
         max_units: a session with more turns or units than this is refused with E123 before it
             is coded (a session's memory grows with its units).
@@ -162,6 +166,7 @@ class CodeOptions:
     ray_actors: int | None = None
     ids: Path | None = None
     prune: bool = False
+    reader_options: Path | None = None
     max_input_mb: float = DEFAULT_MAX_INPUT_MB
     max_units: int = DEFAULT_MAX_UNITS
     tables: tuple[str, ...] = ("csv",)
@@ -182,10 +187,13 @@ def codebook_digest(codebook: Codebook) -> str:
     return _digest(files)
 
 
-def session_fingerprint(run_key: str, sha256: str, session_id: str, overrides: Mapping[str, str]) -> str:
+def session_fingerprint(run_key: str, sha256: str, session_id: str, overrides: Mapping[str, str],
+                        reader: Mapping | None = None) -> str:
     """What a session's coding depends on: the run's models, configs and options (``run_key``),
-    the input's bytes, its id and the role overrides that apply to it."""
-    return _digest({"run": run_key, "input": sha256, "session_id": session_id, "overrides": dict(overrides)})[:32]
+    the input's bytes, its id, the role overrides that apply to it, and the reader options its
+    reader uses (:func:`~transcript_coder.reader_config.relevant_reader_options`)."""
+    return _digest({"run": run_key, "input": sha256, "session_id": session_id, "overrides": dict(overrides),
+                    "reader": dict(reader or {})})[:32]
 
 
 # ------------------------------------------------------------------------------- the batch
@@ -208,6 +216,7 @@ class BatchRun:
     #: while the aggregates are written), and those ``prune`` dropped.
     kept: list[SessionRecord] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
+    readers_: ReaderResolver | None = None
 
     def config(self) -> dict:
         """The resolved options, for ``run.json``."""
@@ -235,11 +244,21 @@ class BatchRun:
             "codebook": codebook_digest(self.codebook),
             "unit": self.unit,
             "layout": self.options.layout,
-            "reader": asdict(self.options.reader),
             "roles": file_sha256(self.role_config_path),
             "runtime": self.options.runtime,  # resolved, so "auto" on another CPU recodes
         }
         return _digest(key)
+
+    def reader_resolver(self) -> ReaderResolver:
+        """The reader options of each input (loaded once; E426 for a bad ``--reader-options`` file)."""
+        if self.readers_ is None:
+            rules = load_reader_rules(self.options.reader_options) if self.options.reader_options else ()
+            self.readers_ = ReaderResolver(self.options.reader, rules)
+        return self.readers_
+
+    def reader_for(self, item: InputFile) -> ReaderOptions:
+        """``item``'s reader options: the command line's, refined by sidecars and ``--reader-options``."""
+        return self.reader_resolver().options_for(item.path, getattr(item, "root", None))
 
     def resources(self, models: ModelSet | None = None) -> CodingResources:
         """What :func:`code_sessions` needs, with this run's models (or ``models``: a Ray actor's own)."""
@@ -363,6 +382,7 @@ class Entry:
     record: SessionRecord
     item: InputFile | None = None  # None: an input that named no file (E401)
     overrides: dict[str, str] = field(default_factory=dict)
+    reader: ReaderOptions | None = None  # this input's reader options (sidecars, --reader-options)
     pending: bool = False  # to be read and coded (not skipped, not failed)
     data: bytes | None = None  # the input's bytes, for engines that ship them
     future: object = None  # the reading process's PreparedSession, while it is read
@@ -406,8 +426,12 @@ def admit(run: BatchRun, index: int, item: InputFile, run_key: str, read: bool =
         except OSError as exc:
             raise InputError("E116", path=item.path, detail=exc.strerror or str(exc)) from None
         entry.overrides = run.overrides.for_session(item.session_id)
-        record.fingerprint = session_fingerprint(run_key, record.sha256, item.session_id, entry.overrides)
+        entry.reader = run.reader_for(item)
         state = None if run.options.force else read_state(state_path)
+        # Only the options the reader that read these same bytes last time uses count.
+        read_by = state["session"]["reader"] if state is not None and state.get("sha256") == record.sha256 else None
+        record.fingerprint = session_fingerprint(run_key, record.sha256, item.session_id, entry.overrides,
+                                                 relevant_reader_options(read_by, entry.reader))
         if state is not None and state.get("fingerprint") == record.fingerprint:
             coded = CodedSession.from_dict(state["session"])
             if not coded_path.is_file():
@@ -445,6 +469,9 @@ def store(run: BatchRun, entry: Entry) -> None:
     if isinstance(result, CodedSession):
         coded_path, state_path = coded_file(run.out, record.session_id), state_file(run.out, record.session_id)
         try:
+            record.fingerprint = session_fingerprint(  # now that the reader is known
+                run.key(), record.sha256, record.session_id, entry.overrides,
+                relevant_reader_options(result.reader, entry.reader or run.options.reader))
             previous = _state_session(state_path) if coded_path.is_file() else None
             write_json(state_path,
                        {"format": STATE_FORMAT, "fingerprint": record.fingerprint, "input": record.input,
@@ -527,6 +554,7 @@ def code(inputs: Sequence[str | Path], out: str | Path, options: CodeOptions | N
                 raise UsageError("E116", path=record.input, detail=reason)
         raise UsageError("E401", path=given)
     entries = expanded
+    run.reader_resolver()  # a bad --reader-options file stops the run before anything is read
     with output_folder(out):
         return _code_into(run, entries, len(files), hook, started_at, started)
 
@@ -635,7 +663,8 @@ def _owner_problem(item: InputFile, state_path: Path) -> Problem | None:
     if not found:
         return None
     previous = Path(json.loads(found.group(1)))
-    if previous == Path(item.path).absolute() or not previous.exists() or previous.resolve() == Path(item.path).resolve():
+    here = Path(item.path)
+    if previous == here.absolute() or not previous.exists() or previous.resolve() == here.resolve():
         return None
     return Problem.from_error(InputError("E425", path=item.path, session_id=item.session_id, other=previous))
 

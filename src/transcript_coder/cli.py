@@ -250,7 +250,8 @@ def code_cli(args: argparse.Namespace) -> int:
         therapist=tuple(args.therapist or ()), speaker_roles=dict(split_role_option(v) for v in args.role or ()),
         role_mapping=args.roles, batch_size=args.batch_size, threads=args.threads, force=args.force,
         runtime=args.runtime, window_units=args.window_units, jobs=args.jobs, engine=args.engine,
-        ray_address=args.ray_address, ray_actors=args.ray_actors, ids=args.ids, prune=args.prune, max_input_mb=args.max_input_mb,
+        ray_address=args.ray_address, ray_actors=args.ray_actors, ids=args.ids, prune=args.prune,
+        reader_options=args.reader_options, max_input_mb=args.max_input_mb,
         max_units=args.max_units, tables=parse_tables(args.tables),
     )
     inputs, out = args.inputs, args.out
@@ -427,6 +428,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--role-column", dest="role_column", metavar="NAME", help="CSV/JSON column with the role")
     g.add_argument("--start-column", dest="start_column", metavar="NAME", help="CSV/JSON column with the start time")
     g.add_argument("--end-column", dest="end_column", metavar="NAME", help="CSV/JSON column with the end time")
+    g.add_argument("--reader-options", dest="reader_options", metavar="FILE",
+                   help="YAML/JSON of glob patterns and their reader options (per input; a transcript_coder.yaml "
+                        "in an input folder applies to the files below it)")
     g = p.add_argument_group("who is the therapist (first that decides: these options, a role column, "
                              "the aliases in configs/roles.yaml, inference from the talk)")
     g.add_argument("--therapist", action="append", metavar="LABEL", help="this speaker is the therapist (repeatable)")

@@ -21,6 +21,7 @@ from ..batch import BatchRun, Entry, Progress, admit, store
 from ..coding import CodingResources, SessionUnits, code_window, windows_of
 from ..errors import TranscriptCoderError
 from ..inputs import InputFile
+from ..readers import ReaderOptions
 from ..results import Problem, SessionRecord
 from . import DEFAULT_WINDOW_UNITS
 from .prepare import PreparedSession, ignore_interrupts, prepare_session
@@ -32,7 +33,8 @@ SMALL_BATCH = 16
 
 
 def _prepared(run: BatchRun, entries: Sequence[InputFile | SessionRecord], run_key: str,
-              submit: Callable[[InputFile, bytes | None], object] | None, ahead: int) -> Iterator[Entry]:
+              submit: Callable[[InputFile, bytes | None, ReaderOptions | None], object] | None,
+              ahead: int) -> Iterator[Entry]:
     """Every input in order, admitted and, when it is to be coded, read and segmented: here, or
     by ``submit`` (a process pool's) with up to ``ahead`` inputs in flight."""
     waiting: deque[Entry] = deque()
@@ -56,10 +58,10 @@ def _prepared(run: BatchRun, entries: Sequence[InputFile | SessionRecord], run_k
             entry = admit(run, index, given, run_key)
             # entry.data holds the bytes of an input that can be read only once (a pipe)
             if entry.pending and submit is None:
-                entry.prepared = prepare_session(given.path, given.session_id, run.options.reader, run.unit,
-                                                 data=entry.data, max_units=run.options.max_units)
+                entry.prepared = prepare_session(given.path, given.session_id, entry.reader or run.options.reader,
+                                                 run.unit, data=entry.data, max_units=run.options.max_units)
             elif entry.pending:
-                entry.future = submit(given, entry.data)
+                entry.future = submit(given, entry.data, entry.reader)
             entry.data = None
         waiting.append(entry)
         while len(waiting) > ahead:
@@ -166,9 +168,9 @@ def code_locally(run: BatchRun, entries: Sequence[InputFile | SessionRecord], ru
                                                            initializer=ignore_interrupts))
             stack.callback(pool.shutdown, wait=True, cancel_futures=True)
 
-            def prepare_in_pool(item: InputFile, data: bytes | None):
-                return pool.submit(prepare_session, item.path, item.session_id, options.reader, run.unit, data,
-                                   options.max_units)
+            def prepare_in_pool(item: InputFile, data: bytes | None, reader: ReaderOptions | None):
+                return pool.submit(prepare_session, item.path, item.session_id, reader or options.reader, run.unit,
+                                   data, options.max_units)
 
             submit, ahead = prepare_in_pool, 4 * options.jobs
         window_units = options.window_units

@@ -3,7 +3,7 @@
 The driver (the process running :func:`transcript_coder.batch.code`) does everything that
 touches the output folder or the inputs' paths, exactly as the local engine does: it expands the
 inputs, fingerprints them, skips sessions already coded, and reads each remaining file's
-**bytes**. Those go into a Ray Data dataset of rows ``{index, session_id, path, data, overrides}``
+**bytes**. Those go into a Ray Data dataset of rows ``{index, session_id, path, data, overrides, reader}``
 that flows through ``map_batches`` into a pool of :class:`SessionCoder` actors. Each actor loads
 the models once (their files are shipped from the driver through the object store) and codes its
 batches with the local engine's own stages: :func:`~transcript_coder.engines.prepare.prepare_session`
@@ -130,9 +130,10 @@ class SessionCoder:
         from ..coding import SessionUnits, code_window, windows_of
 
         rows = []
-        for index, session_id, path, data, overrides in zip(batch["index"], batch["session_id"], batch["path"],
-                                                            batch["data"], batch["overrides"]):
-            prepared = prepare_session(path, str(session_id), self.reader, self.resources.unit, data=bytes(data),
+        for index, session_id, path, data, overrides, reader in zip(
+                batch["index"], batch["session_id"], batch["path"], batch["data"], batch["overrides"], batch["reader"]):
+            options = reader_options_from_json(str(reader)) if reader else self.reader  # per input (sidecars)
+            prepared = prepare_session(path, str(session_id), options, self.resources.unit, data=bytes(data),
                                        max_units=self.max_units)
             rows.append((int(index), prepared, json.loads(overrides)))
         out_index, out_result, out_seconds = [], [], []
@@ -155,6 +156,13 @@ class SessionCoder:
                 out_seconds.append(spent)
         return {"index": np.array(out_index, dtype=np.int64), "result": np.array(out_result, dtype=object),
                 "seconds": np.array(out_seconds, dtype=np.float64)}
+
+
+def reader_options_from_json(text: str):
+    """A :class:`~transcript_coder.readers.ReaderOptions` sent as JSON (lists back to tuples)."""
+    from ..readers import ReaderOptions
+
+    return ReaderOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(text).items()})
 
 
 def _largest_node_cpus(ray) -> int:
@@ -194,7 +202,8 @@ def code_with_ray(run, entries: Sequence, run_key: str, progress) -> list[Sessio
                 progress.done(entry)
                 continue
             rows.append({"index": index, "session_id": given.session_id, "path": str(given.path),
-                         "data": entry.data, "overrides": json.dumps(entry.overrides, sort_keys=True)})
+                         "data": entry.data, "overrides": json.dumps(entry.overrides, sort_keys=True),
+                         "reader": "" if entry.reader in (None, options.reader) else json.dumps(asdict(entry.reader))})
             entry.data = None
             pending[index] = entry
         if rows:
