@@ -53,3 +53,24 @@ def test_cpu_autocast_only_for_bfloat16():
 def test_module_device_follows_the_parameters():
     assert module_device(torch.nn.Linear(2, 2)).type == "cpu"
     assert module_device(torch.nn.ReLU()).type == "cpu"
+
+
+def test_code_records_the_resolved_device_and_keeps_cpu_fingerprints(tmp_path, fixtures):
+    """``code --device cpu`` and ``--device auto`` on a CPU-only machine are the same run: same
+    session fingerprints (so a resume does not recode), and run.json records the resolved device."""
+    import json
+
+    from transcript_coder.cli import main
+
+    src = fixtures / "sessions"
+    one = sorted(p for p in src.iterdir() if p.is_file())[0]
+    assert main(["code", str(one), "--out", str(tmp_path / "a"), "--device", "cpu", "--quiet"]) == 0
+    assert main(["code", str(one), "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    a = json.loads((tmp_path / "a" / "run.json").read_text(encoding="utf-8"))
+    b = json.loads((tmp_path / "b" / "run.json").read_text(encoding="utf-8"))
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert a["config"]["device"] == "cpu" and b["config"]["device"] == expected
+    if expected == "cpu":
+        assert a["inputs"][0]["fingerprint"] == b["inputs"][0]["fingerprint"]
+    assert main(["code", str(one), "--out", str(tmp_path / "c"), "--device", "cuda", "--quiet"]) == \
+        (0 if torch.cuda.is_available() else 2)

@@ -66,6 +66,7 @@ from .paths import codebooks_dir
 from .progress import NullHook, ProgressHook
 from . import review_store
 from .readers import ReaderOptions
+from .devices import resolve_device
 from .runtime import DEFAULT_RUNTIME, resolve_runtime
 from .results import CodedSession, Problem, RunResult, SessionRecord
 from .roles import RoleConfig, RoleOverrides, default_role_config_path, load_role_config, load_role_mapping, parse_role
@@ -117,6 +118,8 @@ class CodeOptions:
         batch_size: units per model batch.
         threads: torch threads; ``None`` leaves torch's default.
         runtime: the registered runtime executing the encoders (``"onnx_int8.v1"`` is opt-in).
+        device: ``auto`` (CUDA, then MPS, then the CPU), ``cpu``, ``cuda`` or ``mps``; recorded
+            resolved in ``run.json``.
         force: recode sessions already coded in the output folder.
         layout: the per-session CSV layout.
         window_units: units per window: sessions are read until a window holds about this many
@@ -169,6 +172,7 @@ class CodeOptions:
     reader_options: Path | None = None
     max_input_mb: float = DEFAULT_MAX_INPUT_MB
     max_units: int = DEFAULT_MAX_UNITS
+    device: str = "auto"
     tables: tuple[str, ...] = ("csv",)
 
 
@@ -234,6 +238,7 @@ class BatchRun:
             "codebooks": str(options.codebooks or codebooks_dir()),
         }
         config["runtime"] = options.runtime  # resolved: "auto" is recorded as what it chose
+        config["device"] = options.device  # resolved likewise
         return config
 
     def key(self) -> str:
@@ -247,6 +252,8 @@ class BatchRun:
             "roles": file_sha256(self.role_config_path),
             "runtime": self.options.runtime,  # resolved, so "auto" on another CPU recodes
         }
+        if self.options.device != "cpu":  # CPU runs keep the keys (and resume) they had before devices
+            key["device"] = self.options.device
         return _digest(key)
 
     def reader_resolver(self) -> ReaderResolver:
@@ -300,7 +307,7 @@ def resolve_run(out: Path, options: CodeOptions, models: ModelSet | None) -> Bat
         require_ray()
     # "auto" becomes the runtime it stands for here, so fingerprints, run.json and Ray actors on
     # other machines all use this one.
-    options = replace(options, runtime=resolve_runtime(options.runtime))
+    options = replace(options, runtime=resolve_runtime(options.runtime), device=resolve_device(options.device).type)
     unit = resolve_segmenter(options.unit)
     codebook = load_codebook(options.codebooks)
     role_config_path = Path(options.role_config) if options.role_config else default_role_config_path()
@@ -319,7 +326,8 @@ def resolve_run(out: Path, options: CodeOptions, models: ModelSet | None) -> Bat
     if out.exists() and not out.is_dir():
         raise UsageError("E406", path=out, detail="it is a file, not a folder")
     if models is None:
-        models = ModelSet(options.models, codebook, threads=options.threads, runtime=options.runtime)
+        models = ModelSet(options.models, codebook, threads=options.threads, runtime=options.runtime,
+                          device=options.device)
     models.describe()
     return BatchRun(out=out, options=options, codebook=codebook, role_config=role_config,
                 role_config_path=role_config_path, score_config=score_config, score_config_path=score_config_path,

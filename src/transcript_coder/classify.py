@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .codebook import Codebook
 from .configfile import file_sha256
@@ -160,14 +161,16 @@ class ModelSet:
         codebook: every head is checked against it.
         threads: torch intra-op threads (``None``: torch's default).
         runtime: the registered runtime that executes the encoders (:mod:`transcript_coder.runtime`).
+        device: where a torch runtime's models run (``cpu``, ``cuda``, ``mps``; resolved, not ``auto``).
 
     :meth:`describe` reads metadata and fingerprints (cheap; enough to decide whether a session
     is already coded); :meth:`load` loads the weights. Both set attributes ending in ``_``.
     """
 
     def __init__(self, paths: Sequence[str | Path] | None = None, codebook: Codebook | None = None,
-                 threads: int | None = None, runtime: str = DEFAULT_RUNTIME) -> None:
+                 threads: int | None = None, runtime: str = DEFAULT_RUNTIME, device: str = "cpu") -> None:
         self.paths = None if paths is None else [Path(p) for p in paths]
+        self.device = device
         self.codebook = codebook
         self.threads = threads
         self.runtime = runtime
@@ -206,6 +209,8 @@ class ModelSet:
                 model = load_model(description.path, self.codebook, threads=self.threads)
                 model.fingerprint_ = description.fingerprint  # already hashed by describe()
                 model = apply_runtime(model, self.runtime, self.threads)
+                if self.device != "cpu" and isinstance(getattr(model, "module", None), torch.nn.Module):
+                    model.module.to(self.device)
                 models[description.name] = model
                 log.info("loaded model %s (%s) from %s", description.name, description.fingerprint, description.path)
             self.models_ = models

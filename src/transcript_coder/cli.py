@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 
 from . import __version__
 from .engines import DEFAULT_MAX_INPUT_MB, DEFAULT_MAX_UNITS, DEFAULT_WINDOW_UNITS, ENGINES
+from .devices import DEVICES
 from .errors import ConfigError, ModelError, TranscriptCoderError, UsageError
 
 log = logging.getLogger("transcript_coder")
@@ -71,12 +72,24 @@ def train_cli(args: argparse.Namespace) -> int:
     config = load_train_config(args.config, overrides)
     cmd = "transcript-coder " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["train"] else None
     result = train(config, output=args.output, hook=progress_hook(args.quiet), command=cmd,
-                   resume=args.resume)
+                   resume=args.resume, device=args.device)
     summary = {s: round(r["macro_f1"], 4) for s, r in result.metrics["validation"].items()}
     print(f"saved {result.output}")
     print("validation macro-F1: " + ", ".join(f"{s} {v:.3f}" for s, v in summary.items()))
     if result.metrics["test"]:
         print("test macro-F1: " + ", ".join(f"{s} {r['macro_f1']:.3f}" for s, r in result.metrics["test"].items()))
+    return 0
+
+
+@command("calibrate")
+def calibrate_cli(args: argparse.Namespace) -> int:
+    """``transcript-coder calibrate --model models/annomi --config configs/train/annomi.yaml``"""
+    from .train import calibrate_saved_model, load_train_config
+
+    config = load_train_config(args.config, _parse_set(args.set))
+    calibration = calibrate_saved_model(args.model, config)
+    for scheme, c in calibration.items():
+        print(f"{scheme}: temperature {c['temperature']:.3f}, ECE {c['ece_before']:.3f} -> {c['ece_after']:.3f}")
     return 0
 
 
@@ -93,7 +106,7 @@ def cv_cli(args: argparse.Namespace) -> int:
     config = load_train_config(args.config, overrides)
     only = [int(k) for k in args.only.split(",")] if args.only else None
     summary = cross_validate(config, folds=args.folds, only=only, out=args.out,
-                             hook=progress_hook(args.quiet))
+                             hook=progress_hook(args.quiet), device=args.device)
     print(format_summary(summary))
     return 0
 
@@ -120,7 +133,7 @@ def evaluate_cli(args: argparse.Namespace) -> int:
     if args.data is None and args.config is None:
         raise UsageError("E402", detail="evaluate needs --data FILE or --config TRAIN_CONFIG")
     result = evaluate(args.model, args.data, args.format, config_path=args.config, split=args.split,
-                      schemes=args.scheme, json_path=args.json)
+                      schemes=args.scheme, json_path=args.json, device=args.device)
     print(result.table())
     if args.json:
         print(f"\nwrote {args.json}")
@@ -252,7 +265,7 @@ def code_cli(args: argparse.Namespace) -> int:
         runtime=args.runtime, window_units=args.window_units, jobs=args.jobs, engine=args.engine,
         ray_address=args.ray_address, ray_actors=args.ray_actors, ids=args.ids, prune=args.prune,
         reader_options=args.reader_options, max_input_mb=args.max_input_mb,
-        max_units=args.max_units, tables=parse_tables(args.tables),
+        max_units=args.max_units, tables=parse_tables(args.tables), device=args.device or "auto",
     )
     inputs, out = args.inputs, args.out
     if args.config:  # the file's options, with those given on the command line over them
@@ -283,6 +296,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "train": ("transcript-coder train --config configs/train/annomi.yaml",
               "transcript-coder train --config configs/train/annomi.yaml --epochs 1 --max-train-examples 500 "
               "--output models/try"),
+    "calibrate": ("transcript-coder calibrate --model models/annomi --config configs/train/annomi.yaml",),
     "cv": ("transcript-coder cv --config configs/train/annomi.yaml --folds 5",
            "transcript-coder cv --config configs/train/annomi.yaml --only 0,1   # two folds now, the rest later"),
     "evaluate": ("transcript-coder evaluate --model models/annomi --data coded_by_hand.csv",
@@ -345,6 +359,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fold", type=int, help="train on grouped 5-fold CV with this fold (0-4) held out "
                                             "(--set data.folds=K for another K)")
     p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    p.add_argument("--device", default="auto", choices=DEVICES,
+                   help="auto (default: CUDA, then MPS, then CPU), cpu, cuda or mps")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key (dotted)")
+
+    p = add_command(sub, "calibrate", help="fit a saved model's head temperatures on its config's validation split")
+    p.add_argument("--model", required=True, help="model folder (rewritten in place: config.json, metrics, card)")
+    p.add_argument("--config", required=True, help="the model's training config (its validation split is used)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key (dotted)")
 
     p = add_command(sub, "cv", help="grouped k-fold cross-validation of a training config (resumable)")
@@ -352,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, default=5, help="number of folds, split by group (default 5)")
     p.add_argument("--only", help="comma-separated folds to train now (default: all); the summary covers those done")
     p.add_argument("--out", help="run folder (default: runs/cv/<name>)")
+    p.add_argument("--device", default="auto", choices=DEVICES, help="auto, cpu, cuda or mps")
     p.add_argument("--threads", type=int)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key (dotted)")
 
@@ -359,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model folder")
     p.add_argument("--data", help="labelled file")
     p.add_argument("--format", default="coded_csv.v1", help="data format (coded_csv.v1, annomi.v1, goemotions.v1)")
+    p.add_argument("--device", default="auto", choices=DEVICES, help="auto, cpu, cuda or mps")
     p.add_argument("--config", help="training config: evaluate on its validation or test split")
     p.add_argument("--split", choices=["validation", "test"], default="validation")
     p.add_argument("--scheme", action="append", help="only these schemes")
@@ -399,6 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runtime", default="auto",
                    help="how encoders run: auto (default: torch_bf16.v1 where the CPU has bfloat16 matrix units, "
                         "else torch_fp32.v1), torch_fp32.v1, torch_bf16.v1, onnx_int8.v1 (needs transcript_coder[int8])")
+    p.add_argument("--device", default="auto", choices=DEVICES,
+                   help="where torch runtimes run: auto (default: CUDA, then MPS, then CPU), cpu, cuda or mps")
     g = p.add_argument_group("throughput (never changes a code)")
     g.add_argument("--window-units", dest="window_units", type=int, default=DEFAULT_WINDOW_UNITS, metavar="N",
                    help="units coded together across sessions; memory grows with it, not with the inputs "

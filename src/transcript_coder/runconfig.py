@@ -89,6 +89,7 @@ class CodeConfigSchema(StrictModel):
     force: bool | None = None
     layout: str | None = None
     runtime: str | None = None
+    device: str | None = None
     window_units: int | None = None
     jobs: int | None = None
     engine: str | None = None
@@ -148,7 +149,7 @@ def load_code_config(path: str | Path) -> CodeConfig:
         raw = {**raw["config"], "models": raw.get("models")}
     config = validate_config(raw, CodeConfigSchema, path)
     values: dict = {}
-    for name in ("unit", "codebooks", "batch_size", "threads", "force", "layout", "runtime", "window_units",
+    for name in ("unit", "codebooks", "batch_size", "threads", "force", "layout", "runtime", "device", "window_units",
                  "jobs", "engine", "ray_address", "ray_actors", "prune", "max_input_mb", "max_units",
                  "role_mapping", "role_config", "score_config", "ids", "reader_options"):
         value = getattr(config, name)
