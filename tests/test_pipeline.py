@@ -15,7 +15,7 @@ from transcript_coder.errors import UsageError
 from transcript_coder.pipeline import CodeOptions, code, expand_inputs, unique_session_ids
 from transcript_coder.progress import RecordingHook
 from transcript_coder.results import SessionRecord
-from transcript_coder.writers import CODED_CSV_V1, CODED_CSV_V2, CODES_COLUMNS, ERRORS_COLUMNS, session_header
+from transcript_coder.writers import CODED_CSV_V1, CODED_CSV_V2, CODED_CSV_V3, CODES_COLUMNS, ERRORS_COLUMNS, session_header
 
 from .conftest import ROOT
 from .pipeline_support import (  # noqa: F401 (fixtures)
@@ -62,7 +62,7 @@ def test_coded_csv_has_exactly_the_issue_columns_and_empty_cells_for_other_roles
                                   "reviewed_mi_relational", "reviewed_client_relationships"]
     for record in result.records:
         header, rows = read_rows(out / "coded" / f"{record.session_id}.csv")
-        assert header == list(CODED_CSV_V2)
+        assert header == list(CODED_CSV_V3)  # the default (issue 13): v2 + sub-code confidences + check
         # No model provides mi_relational: its column is empty; the relationship rules code clients.
         assert all(r["mi_relational"] == "" for r in rows)
         assert all(r["client_relationships"] == "" for r in rows if r["role"] != "client")

@@ -30,7 +30,7 @@ from .runtime import DEFAULT_RUNTIME, resolve_runtime
 from .segment import resolve_segmenter
 from .summarize import ScoreConfig, load_score_config, summarize
 from .types import ROLES, SessionSummary, Turn
-from .writers.tables import CONFIDENCE_SUFFIX, DEFAULT_LAYOUT, coded_rows, layouts
+from .writers.tables import CONFIDENCE_SUFFIX, DEFAULT_LAYOUT, coded_header, coded_rows
 
 #: Coded-CSV columns that hold whole numbers, and those that hold seconds.
 _INTEGER_COLUMNS = ("utterance_index", "turn_index")
@@ -67,7 +67,7 @@ class CodingResult:
         """One dict per unit with the coded-CSV columns, typed: indices ``int``, times and
         confidences ``float`` (``None`` when empty), codes ``str`` (``None`` when the scheme does
         not apply to the unit)."""
-        columns = layouts.get(self.layout)
+        columns = coded_header(self.session, self.layout)
         typed = []
         for row in coded_rows(self.session, self.layout):
             record: dict[str, object] = {}
@@ -76,17 +76,18 @@ class CodingResult:
                     record[column] = int(cell)
                 elif column in _SECONDS_COLUMNS or column.endswith(CONFIDENCE_SUFFIX):
                     record[column] = float(cell) if cell not in ("", None) else None
-                else:
+                else:  # codes, check, input_ columns: text
                     record[column] = None if cell == "" and column not in ("text", "speaker") else cell
             typed.append(record)
         return typed
 
     def to_pandas(self):
         """A :class:`pandas.DataFrame` with one row per unit and the coded-CSV columns (the
-        layout's order; numbers as numbers, NaN / None where a cell is empty)."""
+        layout's order, then the input's own columns as ``input_<name>``; numbers as numbers,
+        NaN / None where a cell is empty)."""
         import pandas as pd
 
-        frame = pd.DataFrame(self.rows(), columns=list(layouts.get(self.layout)))
+        frame = pd.DataFrame(self.rows(), columns=coded_header(self.session, self.layout))
         for column in frame.columns:
             if column in _SECONDS_COLUMNS or column.endswith(CONFIDENCE_SUFFIX):
                 frame[column] = frame[column].astype("float64")

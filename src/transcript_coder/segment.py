@@ -79,7 +79,8 @@ def segment_turns(session: Session) -> list[Utterance]:
         text = turn.text.strip()
         if text:
             units.append(Utterance(utterance_index=len(units), turn_index=index, speaker=turn.speaker, role=OTHER,
-                                   text=text, start=turn.start, end=turn.end, context=contexts[index]))
+                                   text=text, start=turn.start, end=turn.end, context=contexts[index],
+                                   extra=turn.extra))
     return units
 
 
@@ -126,5 +127,6 @@ def segment_sentences(session: Session) -> list[Utterance]:
             continue
         for sentence in split_sentences(turn.text.strip()):
             units.append(Utterance(utterance_index=len(units), turn_index=index, speaker=turn.speaker, role=OTHER,
-                                   text=sentence, start=turn.start, end=turn.end, context=contexts[index]))
+                                   text=sentence, start=turn.start, end=turn.end, context=contexts[index],
+                                   extra=turn.extra))
     return units

@@ -26,6 +26,8 @@ class Turn:
     ``speaker`` is the raw label (``"Dr. Lee"``, ``"SPEAKER_00"``); ``role`` is set only when the
     input states it explicitly (a role column). ``line`` is the 1-based line (or cue, or segment
     number) the turn starts at, for error messages. Times are seconds from the session start.
+    ``extra`` holds the input's other columns (a CSV's ``Notes``), ``(name, value)`` in column
+    order; the coded CSV passes them through as ``input_<name>``.
     """
 
     speaker: str
@@ -34,6 +36,7 @@ class Turn:
     end: float | None = None
     role: str | None = None
     line: int | None = None
+    extra: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -76,6 +79,11 @@ class Utterance:
     start: float | None = None
     end: float | None = None
     context: str = ""
+    extra: tuple[tuple[str, str], ...] = ()  # its turn's other input columns (see Turn.extra)
+
+    def __post_init__(self) -> None:
+        if self.extra and not isinstance(self.extra[0], tuple):  # read back from JSON: lists
+            object.__setattr__(self, "extra", tuple(tuple(pair) for pair in self.extra))
 
 
 _UTTERANCE_FIELDS = tuple(f.name for f in fields(Utterance))

@@ -6,10 +6,12 @@
   the first row), with a warning.
 * A role column's value goes to ``Turn.role``, lower-cased (``"Therapist"`` -> ``"therapist"``).
 * Times are seconds or clock times; a value that is neither is E104 (CSV, docx) or E113 (JSON).
+* Every other column (key) goes to ``Turn.extra``, so the coded CSV can pass it through.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,8 +57,14 @@ class RowCollector:
                 end=self._seconds(row, self.columns.end, number),
                 role=role_value.lower() or None,
                 line=number,
+                extra=self._extra(row),
             )
         )
+
+    def _extra(self, row: dict) -> tuple[tuple[str, str], ...]:
+        used = {self.columns.text, self.columns.speaker, self.columns.role, self.columns.start, self.columns.end}
+        return tuple((str(name), value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+                     for name, value in row.items() if name is not None and name not in used and value is not None)
 
     def _seconds(self, row: dict, column: str | None, number: int) -> float | None:
         if column is None:

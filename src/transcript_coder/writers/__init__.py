@@ -1,7 +1,7 @@
 """Writers: a coding run's results to files, each written atomically.
 
 ==========================  =============================================================
-``DIR/coded/<id>.csv``      one row per unit: :data:`.tables.CODED_CSV_V2` columns
+``DIR/coded/<id>.csv``      one row per unit: :data:`.tables.CODED_CSV_V3` columns
 ``DIR/codes.csv``           one row per unit and scheme, with every code's probability
 ``DIR/sessions.csv``        one row per session: roles, turns per role, scores, counts
 ``DIR/errors.csv``          one row per problem: inputs not coded, sessions to check
@@ -15,6 +15,7 @@ from .atomic import atomic_open, remove_stale_temporaries, write_json, write_tex
 from .tables import (
     CODED_CSV_V1,
     CODED_CSV_V2,
+    CODED_CSV_V3,
     CODES_COLUMNS,
     DEFAULT_LAYOUT,
     ERRORS_COLUMNS,
@@ -30,6 +31,7 @@ from .tables import (
 __all__ = [
     "CODED_CSV_V1",
     "CODED_CSV_V2",
+    "CODED_CSV_V3",
     "CODES_COLUMNS",
     "DEFAULT_LAYOUT",
     "ERRORS_COLUMNS",

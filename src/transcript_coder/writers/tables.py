@@ -50,7 +50,42 @@ CODED_CSV_V1 = layouts.register("coded_csv.v1")(UNIT_COLUMNS + _CODED_V1_CODES +
 _CODED_V2_CODES = _CODED_V1_CODES + ("mi_relational", "client_relationships")
 CODED_CSV_V2 = layouts.register("coded_csv.v2")(UNIT_COLUMNS + _CODED_V2_CODES + tuple(
     REVIEWED_PREFIX + column for column in _CODED_V2_CODES if not column.endswith("_confidence")))
-DEFAULT_LAYOUT = "coded_csv.v2"
+
+#: v3 (issue 13): every code column with its confidence beside it (the sub-codes ``question_type``,
+#: ``reflection_type``, ``therapist_input_type`` too), and ``check``: the schemes of the row whose
+#: confidence is below :data:`DEFAULT_CHECK_BELOW` (``;``-joined in column order; empty when none),
+#: so a reader of the CSV sees what the report flags "check".
+_CODED_V3_CODES = (
+    "therapist_behaviour", "therapist_behaviour_confidence", "question_type", "question_type_confidence",
+    "reflection_type", "reflection_type_confidence", "therapist_input_type", "therapist_input_type_confidence",
+    "client_talk_type", "client_talk_type_confidence", "client_emotion", "client_emotion_confidence",
+    "mi_relational", "client_relationships",
+)
+CHECK_COLUMN = "check"
+CODED_CSV_V3 = layouts.register("coded_csv.v3")(UNIT_COLUMNS + _CODED_V3_CODES + (CHECK_COLUMN,) + tuple(
+    REVIEWED_PREFIX + column for column in _CODED_V3_CODES if not column.endswith("_confidence")))
+DEFAULT_LAYOUT = "coded_csv.v3"
+#: The confidence below which a code is listed in ``check``: the report's default threshold
+#: (``low_confidence`` in ``configs/report.yaml``; a test keeps the two equal).
+DEFAULT_CHECK_BELOW = 0.6
+#: The input's other columns (a CSV's ``Notes``) follow the layout's columns as ``input_<name>``.
+INPUT_PREFIX = "input_"
+
+
+def input_columns(session: CodedSession) -> list[str]:
+    """The ``input_<name>`` columns of a session's coded CSV: its input's other columns, in the
+    order they first appear."""
+    names: dict[str, None] = {}
+    for coded in session.utterances:
+        for name, _ in coded.utterance.extra:
+            names.setdefault(INPUT_PREFIX + name, None)
+    return list(names)
+
+
+def coded_header(session: CodedSession, layout: str = DEFAULT_LAYOUT) -> list[str]:
+    """The columns of a session's coded CSV: the layout's, then :func:`input_columns`."""
+    columns = list(layouts.get(layout))
+    return columns + [c for c in input_columns(session) if c not in columns]
 
 CODES_COLUMNS = ("session_id", "utterance_index", "turn_index", "speaker", "role", "scheme", "code",
                  "confidence", "probabilities")
@@ -100,17 +135,23 @@ def coded_rows(session: CodedSession, layout: str = DEFAULT_LAYOUT,
     """The rows of one session's coded CSV, one per unit in input order. ``reviewed`` holds the
     supervisors' codes by ``(utterance_index, scheme)`` (:mod:`transcript_coder.review_store`);
     the other ``reviewed_`` cells are empty."""
-    columns = layouts.get(layout)
+    columns = coded_header(session, layout)
     reviewed = reviewed or {}
     for coded in session.utterances:
         u = coded.utterance
         base = {"session_id": session.session_id, "utterance_index": u.utterance_index, "turn_index": u.turn_index,
                 "speaker": u.speaker, "role": u.role, "start": format_seconds(u.start), "end": format_seconds(u.end),
                 "text": u.text}
+        given = {INPUT_PREFIX + name: value for name, value in u.extra}
         row = []
         for column in columns:
-            if column in base:
+            if column in given:
+                row.append(given[column])
+            elif column in base:
                 row.append(base[column])
+            elif column == CHECK_COLUMN:
+                row.append(";".join(c for c in columns if c in coded.codes and coded.codes[c].confidence is not None
+                                    and coded.codes[c].confidence < DEFAULT_CHECK_BELOW))
             elif column.startswith(REVIEWED_PREFIX):  # a supervisor's, never the model's
                 row.append(reviewed.get((u.utterance_index, column[len(REVIEWED_PREFIX):]), ""))
             elif column in coded.codes:
@@ -126,7 +167,7 @@ def write_coded_session(path: str | Path, session: CodedSession, layout: str = D
                         reviewed: Mapping[tuple[int, str], str] | None = None) -> Path:
     """``DIR/coded/<name>.csv``: one row per unit, the layout's columns, with the reviewed cells
     ``reviewed`` places (see :func:`coded_rows`)."""
-    return write_csv(path, layouts.get(layout), coded_rows(session, layout, reviewed))
+    return write_csv(path, coded_header(session, layout), coded_rows(session, layout, reviewed))
 
 
 def codes_rows(session: CodedSession) -> Iterable[list[object]]:
