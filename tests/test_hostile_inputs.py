@@ -454,13 +454,15 @@ def test_a_fifo_named_on_the_command_line_is_refused_up_front(tmp_path, model_se
     _assert_clean_coded(result, out)
 
 
-def test_a_pipe_input_is_read_once(tmp_path, model_set):
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_pipe_input_is_read_once(tmp_path, model_set, jobs):
     """``transcript-coder code <(cat session.txt)``: the shell hands over /dev/fd/N, a pipe that
-    can be read once; it used to be read for the hash and then parsed as empty."""
+    can be read once; it used to be read for the hash and then parsed as empty. With ``--jobs`` the
+    bytes read once go to the reading process."""
     import os
     import threading
 
-    from transcript_coder.batch import code
+    from transcript_coder.batch import CodeOptions, code
 
     clean = _clean(tmp_path / "in")
     read_end, write_end = os.pipe()
@@ -473,7 +475,7 @@ def test_a_pipe_input_is_read_once(tmp_path, model_set):
     thread.start()
     try:
         out = tmp_path / "out"
-        result = code([f"/dev/fd/{read_end}", clean], out, models=model_set)
+        result = code([f"/dev/fd/{read_end}", clean], out, CodeOptions(jobs=jobs), models=model_set)
     finally:
         thread.join()
         os.close(read_end)
