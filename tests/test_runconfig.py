@@ -107,3 +107,16 @@ def test_a_changed_role_config_since_the_run_is_warned_about(tmp_path, caplog):
     assert options.role_config == roles and options.models == ()
     [warning] = [r.getMessage() for r in caplog.records if "E009" in r.getMessage()]
     assert "roles.config" in warning and str(roles) in warning
+
+
+def test_an_option_added_to_code_later_is_read_by_its_default_type(tmp_path):
+    """A CodeOptions field without a key of its own in the schema (device, from run.json) is read,
+    checked against its default's type."""
+    from dataclasses import fields
+
+    if "device" not in {f.name for f in fields(CodeOptions)}:
+        pytest.skip("CodeOptions has no device field")
+    assert load_code_config(_write(tmp_path / "a.yaml", "device: cpu\n")).options.device == "cpu"
+    with pytest.raises(ConfigError) as caught:
+        load_code_config(_write(tmp_path / "b.yaml", "device: [cpu]\n"))
+    assert caught.value.fields["key"] == "device"

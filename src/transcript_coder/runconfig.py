@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from .batch import CodeOptions
 from .configfile import StrictModel, file_sha256, read_yaml_mapping, validate_config
@@ -69,7 +69,10 @@ class _Model(StrictModel):
 
 
 class CodeConfigSchema(StrictModel):
-    """The keys a ``--config`` file may hold (all optional)."""
+    """The keys a ``--config`` file may hold (all optional). Any other key must be a field of
+    :class:`CodeOptions` added since (``device``...): it is checked against the field's default."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     inputs: list[str] | None = None
     out: str | None = None
@@ -200,8 +203,28 @@ def load_code_config(path: str | Path) -> CodeConfig:
         given = {k: (tuple(v) if isinstance(v, list) else v) for k, v in config.reader.items()}
         values["reader"] = replace(ReaderOptions(), **given)
     known = {f.name for f in fields(CodeOptions)}
+    defaults = CodeOptions()
+    for key, value in (config.model_extra or {}).items():
+        if key not in known:
+            raise ConfigError("E002", path=path, key=key, detail="unknown key")
+        values[key] = _coerce(path, key, value, getattr(defaults, key))
     return CodeConfig(inputs=list(config.inputs or []), out=config.out,
                       options=CodeOptions(**{k: v for k, v in values.items() if k in known}))
+
+
+def _coerce(path: Path, key: str, value: object, default: object) -> object:
+    """``value`` for a :class:`CodeOptions` field whose default is ``default`` (its type decides)."""
+    if value is None or isinstance(default, bool) and isinstance(value, bool):
+        return value
+    if isinstance(default, tuple) and isinstance(value, list):
+        return tuple(value)
+    if isinstance(default, Path) or default is None and isinstance(value, str):
+        return value if default is None else Path(value)
+    if isinstance(default, (int, float, str)) and not isinstance(default, bool) and isinstance(value, type(default)):
+        return value
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    raise ConfigError("E002", path=path, key=key, detail=f"expected a value like {default!r}, got {value!r}")
 
 
 def _check_fingerprint(path: Path, model: _Model) -> None:
