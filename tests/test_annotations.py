@@ -92,3 +92,12 @@ def test_cli_writes_the_agreement_json(shared_data, monkeypatch, tmp_path, capsy
     data = json.loads(out.read_text(encoding="utf-8"))
     mi = next(s for s in data["schemes"] if s["scheme"] == "mi_relational")
     assert mi["units"] == 601 and data["client_relationships_rules_vs_pass1"] == {}
+
+
+def test_agreement_by_code_for_a_model_card(codebook):
+    from transcript_coder.annotations import agreement_by_code
+
+    figures = agreement_by_code("mi_relational", codebook)
+    assert list(figures)[:6] == codebook["mi_relational"].code_ids
+    assert figures["affirm"]["n"] == 601 and figures["affirm"]["kappa"] == pytest.approx(0.92, abs=0.01)
+    assert figures["confront"]["prevalence"] == pytest.approx(9 / 601, abs=1e-4)

@@ -373,3 +373,17 @@ def annotation_agreement(codebook: Codebook | None = None, directory: str | Path
 
         write_text(json_path, json.dumps(result.to_json(), indent=2) + "\n")
     return result
+
+
+def agreement_by_code(scheme_id: str, codebook: Codebook | None = None, directory: str | Path | None = None
+                      ) -> dict[str, dict[str, float | int | None]]:
+    """The annotators' agreement per code of one scheme, for a model card to print beside the
+    model's per-code F1: ``{code: {"n", "prevalence", "kappa", "alpha"}}`` (prevalence in pass 1).
+    Reads only the label files (no AnnoMI text needed)."""
+    codebook = codebook or load_codebook()
+    root = Path(directory) if directory is not None else annotations_dir()
+    label_set = next(name for name, columns in COLUMNS.items() if scheme_id in columns.values())
+    a, b = (read_pass(label_set, p, codebook, root / label_set) for p in ("pass1", "pass2"))
+    result = compare_passes(codebook[scheme_id], a, b)
+    return {c.code: {"n": c.n, "prevalence": _clean(c.prevalence_a), "kappa": _clean(c.kappa), "alpha": _clean(c.alpha)}
+            for c in result.codes}
