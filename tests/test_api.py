@@ -103,3 +103,10 @@ def test_code_text_reads_other_formats(model_set):
 def test_help_of_the_package_shows_how_to_use_it():
     assert "coder = Coder()" in transcript_coder.__doc__ and "to_pandas()" in transcript_coder.__doc__
     assert "Coder" in transcript_coder.__all__
+
+
+def test_a_coder_built_from_folders_runs_on_the_device_asked_for():
+    coder = transcript_coder.Coder(models=[ROOT / "models" / "annomi", ROOT / "models" / "goemotions"], device="cpu",
+                                   runtime="torch_fp32.v1").load()
+    assert coder.models_.device == "cpu" and coder.models_.runtime == "torch_fp32.v1"
+    assert [d.name for d in coder.models_.descriptions_] == ["annomi", "goemotions"]

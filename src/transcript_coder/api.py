@@ -117,6 +117,7 @@ class Coder:
         roles: ``{speaker: role}`` for any speaker (``--role SPEAKER=ROLE``).
         batch_size: units per model batch.
         threads: torch threads (default: torch's choice).
+        device: ``auto`` (CUDA, then MPS, then the CPU), ``cpu``, ``cuda`` or ``mps``.
 
     Example::
 
@@ -133,6 +134,7 @@ class Coder:
     roles: Mapping[str, str] = field(default_factory=dict)
     batch_size: int = 64
     threads: int | None = None
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         self.codebook_: Codebook | None = None
@@ -163,7 +165,10 @@ class Coder:
             models = self.models
         else:
             paths = None if self.models is None else [Path(p) for p in self.models]
-            models = ModelSet(paths, codebook, threads=self.threads, runtime=resolve_runtime(self.runtime))
+            from .devices import resolve_device
+
+            models = ModelSet(paths, codebook, threads=self.threads, runtime=resolve_runtime(self.runtime),
+                              device=resolve_device(self.device).type)
         self.models_ = models.load()
         self.codebook_ = codebook
         self.score_config_ = load_score_config(None, codebook)
