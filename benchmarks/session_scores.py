@@ -91,7 +91,7 @@ def main() -> None:
             expected = _score(name, [u["probs"] for u in units], "unit_probs")
             rows.append((human, hard, expected))
         human = np.array([r[0] for r in rows])
-        result = {"sessions": len(rows)}
+        result = {"sessions": len(rows), "values": [[round(v, 2) if v is not None else None for v in r] for r in rows]}
         for j, method in ((1, "hard_counts"), (2, "expected_counts")):
             pairs = [(h, r[j]) for h, r in zip(human, rows) if r[j] is not None]
             result[method] = {"icc_2_1": round(icc_2_1(np.array(pairs)), 3), "sessions": len(pairs)}

@@ -74,13 +74,16 @@ def test_training_calibrates_every_head_and_prediction_uses_it(tmp_path, fixture
     assert {h["scheme"]: h["temperature"] for h in saved}["therapist_behaviour"] == t
     card = (tmp_path / "m" / "README.md").read_text()
     assert "## Calibration" in card and "ECE before" in card and "Selective review" in card
-    # the stored temperature is what prediction applies: undoing it gives the uncalibrated softmax
+    # the stored temperature is what prediction applies: softmax(head logits / T), not softmax(logits)
+    import torch
+
     texts = ["What brings you in today?", "So you want to cut down."]
     calibrated = model.predict_proba(texts, schemes=["therapist_behaviour"])["therapist_behaviour"]
-    raw = rescale(calibrated, 1.0 / t)
-    np.testing.assert_allclose(rescale(raw, t), calibrated, atol=1e-5)
-    assert (raw.argmax(1) == calibrated.argmax(1)).all()
-    assert not np.allclose(raw, calibrated, atol=1e-3)
+    pooled = torch.from_numpy(model.run_encoder(model.encode(texts, [""] * len(texts))))
+    with torch.inference_mode():
+        logits = model.module.head_logits("therapist_behaviour", pooled).float()
+    np.testing.assert_allclose(calibrated, (logits / t).softmax(-1).numpy(), atol=1e-5)
+    assert not np.allclose(calibrated, logits.softmax(-1).numpy(), atol=1e-3)
 
 
 def test_icc_2_1_matches_shrout_and_fleiss():

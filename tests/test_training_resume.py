@@ -50,12 +50,14 @@ def test_a_killed_and_resumed_run_gives_the_same_model(tmp_path, monkeypatch, fi
     straight = train(config, codebook=codebook, output=tmp_path / "straight")
 
     with pytest.raises(_Killed):
-        train(config, codebook=codebook, output=tmp_path / "resumed", hook=_KillAt(5))
-    ckpt = checkpoint_path(config)
-    assert ckpt.is_file()  # written at step 3; steps 4 and 5 are lost with the kill
+        train(config, codebook=codebook, output=tmp_path / "resumed", hook=_KillAt(7))
+    ckpt = checkpoint_path(config, tmp_path / "resumed")
+    # written at step 6, after the first evaluation (step 4), so the early-stopping record and the
+    # best weights are restored too; step 7 is lost with the kill
+    assert ckpt.is_file() and not checkpoint_path(config, tmp_path / "straight").exists()
     hook = RecordingHook()
     resumed = train(config, codebook=codebook, output=tmp_path / "resumed", hook=hook, resume=True)
-    assert ("advance", "train", 3, {}) in hook.events  # the bar starts where the checkpoint was
+    assert ("advance", "train", 6, {}) in hook.events  # the bar starts where the checkpoint was
     assert not ckpt.exists()  # a finished run removes its checkpoint
 
     a = load_file(str(tmp_path / "straight" / "model.safetensors"))
@@ -74,12 +76,12 @@ def test_resume_refuses_a_checkpoint_of_another_config(tmp_path, monkeypatch, fi
     monkeypatch.setenv("TRANSCRIPT_CODER_RUNS", str(tmp_path / "runs"))
     config = _config(fixtures)
     with pytest.raises(_Killed):
-        train(config, codebook=codebook, output=tmp_path / "m", hook=_KillAt(4))
+        train(config, codebook=codebook, output=tmp_path / "m2", hook=_KillAt(4))
     other = _config(fixtures, learning_rate=1e-4)
     # Another config has its own checkpoint name, so it starts over rather than mixing runs ...
-    assert checkpoint_path(other) != checkpoint_path(config)
+    assert checkpoint_path(other, tmp_path / "m2") != checkpoint_path(config, tmp_path / "m2")
     # ... and a checkpoint file moved under the wrong name is refused, not silently loaded.
-    checkpoint_path(config).rename(checkpoint_path(other))
+    checkpoint_path(config, tmp_path / "m2").rename(checkpoint_path(other, tmp_path / "m2"))
     with pytest.raises(ConfigError) as err:
         train(other, codebook=codebook, output=tmp_path / "m2", resume=True)
     assert err.value.code == "E002" and "another config" in str(err.value)
@@ -126,6 +128,22 @@ def test_cross_validate_trains_each_fold_once_and_writes_the_summary(tmp_path, m
     before = (out / "fold_0" / "model.safetensors").stat().st_mtime_ns
     cross_validate(config, folds=2, out=out)  # done folds are not retrained
     assert (out / "fold_0" / "model.safetensors").stat().st_mtime_ns == before
+    # a fold trained under another config is retrained, not summarised as if it were this one's
+    changed = _config(fixtures, data=DataConfig(format="coded_csv.v1", path=data), epochs=1,
+                      checkpoint_every=None, learning_rate=1e-4)
+    cross_validate(changed, folds=2, out=out, only=[0])
+    assert (out / "fold_0" / "model.safetensors").stat().st_mtime_ns != before
+
+
+def test_folds_refuse_a_source_with_a_fixed_validation_file(fixtures, codebook):
+    from transcript_coder.errors import ConfigError
+    from transcript_coder.train import load_splits
+
+    data = str(fixtures / "training" / "coded_sessions.csv")
+    config = _config(fixtures, data=DataConfig(format="coded_csv.v1", path=data, validation_path=data, folds=2))
+    with pytest.raises(ConfigError) as err:
+        load_splits(config, codebook)
+    assert err.value.code == "E002" and "folds" in str(err.value)
 
 
 @pytest.mark.slow

@@ -20,9 +20,8 @@ import numpy as np
 import torch
 
 from .codebook import Codebook
-from .configfile import file_sha256
 from .errors import ModelError, UsageError
-from .model import CONFIG_KEY, ModelInfo, check_heads, load_model
+from .model import CONFIG_KEY, ModelInfo, check_heads, load_model, model_fingerprint
 from .paths import models_dir
 from .runtime import DEFAULT_RUNTIME, apply_runtime
 from .types import Utterance
@@ -93,7 +92,7 @@ def describe_model(path: str | Path, codebook: Codebook | None = None) -> ModelD
     if codebook is not None:
         check_heads(info, codebook, path)
     return ModelDescription(
-        name=info.name, path=path, fingerprint=file_sha256(path / "model.safetensors", 16),
+        name=info.name, path=path, fingerprint=model_fingerprint(path, info),
         schemes=tuple(h.scheme for h in info.heads), labels={h.scheme: tuple(h.labels) for h in info.heads},
         context_turns=info.inputs.context_turns,
         thresholds={h.scheme: tuple(h.thresholds) for h in info.heads if h.thresholds},
@@ -209,7 +208,7 @@ class ModelSet:
                 model = load_model(description.path, self.codebook, threads=self.threads)
                 model.fingerprint_ = description.fingerprint  # already hashed by describe()
                 model = apply_runtime(model, self.runtime, self.threads)
-                if self.device != "cpu" and isinstance(getattr(model, "module", None), torch.nn.Module):
+                if self.device != "cpu" and self.runtime.startswith("torch_"):  # ONNX runs on the CPU
                     model.module.to(self.device)
                 models[description.name] = model
                 log.info("loaded model %s (%s) from %s", description.name, description.fingerprint, description.path)

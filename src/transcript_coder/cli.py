@@ -66,12 +66,18 @@ def train_cli(args: argparse.Namespace) -> int:
             overrides[key] = value
     if args.data is not None:
         overrides["data.path"] = args.data
+    output = args.output
     if args.fold is not None:
         overrides["data.fold"] = args.fold
         overrides.setdefault("data.folds", 5)
+        if output is None:  # never over the shipped model: a fold's model is a CV artefact
+            from .train import runs_dir
+
+            name = os.path.splitext(os.path.basename(args.config))[0]
+            output = str(runs_dir() / "cv" / name / f"fold_{args.fold}")
     config = load_train_config(args.config, overrides)
     cmd = "transcript-coder " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["train"] else None
-    result = train(config, output=args.output, hook=progress_hook(args.quiet), command=cmd,
+    result = train(config, output=output, hook=progress_hook(args.quiet), command=cmd,
                    resume=args.resume, device=args.device)
     summary = {s: round(r["macro_f1"], 4) for s, r in result.metrics["validation"].items()}
     print(f"saved {result.output}")

@@ -3,7 +3,7 @@
 One held-out split of 26 videos ranked two models the wrong way round, so comparisons are made on
 ``folds`` folds split by group (AnnoMI: source video). :func:`cross_validate` trains the config
 once per fold (each fold resumable from its checkpoint; a fold whose ``metrics.json`` exists is not
-retrained) and writes ``cv.json``: every fold's validation macro-F1 per scheme, and their mean and
+retrained, unless its ``fold.json`` stamp names another config or fold count) and writes ``cv.json``: every fold's validation macro-F1 per scheme, and their mean and
 standard deviation.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .progress import ProgressHook
-from .train import TrainConfig, runs_dir, train
+from .train import TrainConfig, config_digest, runs_dir, train
 from .writers.atomic import write_text
 
 log = logging.getLogger(__name__)
@@ -50,16 +50,22 @@ def cross_validate(config: TrainConfig, *, folds: int = 5, only: Sequence[int] |
     out.mkdir(parents=True, exist_ok=True)
     for fold in (only if only is not None else range(folds)):
         cfg = fold_config(config, folds, fold, out)
-        if (Path(cfg.output) / "metrics.json").is_file():
+        stamp = Path(cfg.output) / "fold.json"
+        wanted = {"config_digest": config_digest(cfg), "folds": folds, "fold": fold}
+        if (Path(cfg.output) / "metrics.json").is_file() and stamp.is_file() and \
+                json.loads(stamp.read_text(encoding="utf-8")) == wanted:
             log.info("fold %d already trained (%s)", fold, cfg.output)
             continue
         log.info("training fold %d of %d into %s", fold, folds, cfg.output)
         train(cfg, hook=hook, resume=True, device=device)
+        write_text(stamp, json.dumps(wanted, indent=2) + "\n")
     per_fold: dict[int, dict[str, float]] = {}
     seconds: dict[int, float] = {}
     for fold in range(folds):
         metrics_file = out / f"fold_{fold}" / "metrics.json"
-        if metrics_file.is_file():
+        stamp = out / f"fold_{fold}" / "fold.json"
+        current = {"config_digest": config_digest(fold_config(config, folds, fold, out)), "folds": folds, "fold": fold}
+        if metrics_file.is_file() and stamp.is_file() and json.loads(stamp.read_text(encoding="utf-8")) == current:
             metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
             per_fold[fold] = {s: r["macro_f1"] for s, r in metrics["validation"].items()}
             seconds[fold] = metrics.get("train_seconds", 0.0)

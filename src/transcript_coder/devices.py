@@ -2,8 +2,8 @@
 
 ``auto`` picks CUDA when torch sees a CUDA device, else Apple's MPS when present, else the CPU. Code
 paths stay device-agnostic: models move to the device once, batches follow the module's device,
-and results come back to the CPU as NumPy arrays. On an accelerator, mixed precision runs under
-autocast (bfloat16 where the device supports it, else float16 on CUDA).
+and results come back to the CPU as NumPy arrays. Training on a CUDA GPU with bfloat16 support runs
+under bfloat16 autocast (:func:`autocast_for`).
 """
 
 from __future__ import annotations
@@ -54,16 +54,17 @@ def resolve_device(name: str | None = "auto", *, cuda_available: Callable[[], bo
 def autocast_for(device: torch.device, precision: str = "float32"):
     """The autocast context for training or inference on ``device``.
 
-    On the CPU, ``precision: bfloat16`` autocasts to bfloat16 (fast only with bf16 matrix units);
-    on CUDA, mixed precision is always used (bfloat16 where supported, else float16); on MPS,
-    float16. ``float32`` on the CPU disables autocast.
+    On CUDA, bfloat16 autocast is used wherever the GPU supports bfloat16 (Ampere and newer),
+    whatever ``precision`` says: it needs no loss scaling. Older GPUs and MPS run in float32, since
+    float16 autocast without a gradient scaler can underflow small gradients. On the CPU,
+    ``precision: bfloat16`` autocasts to bfloat16 (fast only with bf16 matrix units); ``float32``
+    disables autocast.
     """
     if device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
-    if device.type == "mps":
-        return torch.autocast("mps", dtype=torch.float16)
-    if precision == "bfloat16":
+        if torch.cuda.is_bf16_supported():
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+    if device.type == "cpu" and precision == "bfloat16":
         return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 

@@ -432,20 +432,24 @@ class TranscriptModel:
         return path
 
     def fingerprint(self) -> str:
-        """SHA-256 of the weights file (first 16 hex digits), for run manifests and resume checks.
-
-        A calibrated model (any head's temperature other than 1) mixes its temperatures and
-        thresholds in, since they change its confidences and multi-label codes."""
+        """The model's fingerprint (:func:`model_fingerprint`), for run manifests and resume checks."""
         if self.fingerprint_ is None:
             if self.path is None:
                 raise ValueError("model has not been saved")
-            weights = file_sha256(self.path / "model.safetensors", 16)
-            if all(h.temperature == 1.0 for h in self.info.heads):
-                self.fingerprint_ = weights
-            else:
-                calibration = json.dumps([(h.scheme, h.temperature, h.thresholds) for h in self.info.heads])
-                self.fingerprint_ = hashlib.sha256((weights + calibration).encode()).hexdigest()[:16]
+            self.fingerprint_ = model_fingerprint(self.path, self.info)
         return self.fingerprint_
+
+
+def model_fingerprint(path: Path, info: ModelInfo) -> str:
+    """SHA-256 of the weights file (first 16 hex digits). A calibrated model (any head's temperature
+    other than 1) mixes its temperatures and thresholds in, since they change its confidences and
+    multi-label codes, so recalibrating a model recodes the sessions it coded; an uncalibrated
+    model keeps the weights' hash it always had."""
+    weights = file_sha256(Path(path) / "model.safetensors", 16)
+    if all(h.temperature == 1.0 for h in info.heads):
+        return weights
+    calibration = json.dumps([(h.scheme, h.temperature, h.thresholds) for h in info.heads])
+    return hashlib.sha256((weights + calibration).encode()).hexdigest()[:16]
 
 
 def check_heads(info: ModelInfo, codebook: Codebook, path: Path | None = None) -> None:

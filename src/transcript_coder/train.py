@@ -7,7 +7,6 @@ validation macro-F1, and saves a model folder with ``metrics.json`` and a model 
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import logging
@@ -290,9 +289,11 @@ class _SoftTargets:
     def __init__(self, teachers: Sequence[str], dataset: Dataset, heads: Sequence[HeadSpec], codebook: Codebook) -> None:
         self.probs: dict[str, np.ndarray] = {}
         self.mask: dict[str, np.ndarray] = {}
-        roles = np.asarray(dataset["role"])
+        roles = self.roles = np.asarray(dataset["role"])
         for folder in teachers:
             teacher = load_model(_expand(folder), codebook)
+            # Soft targets at the teacher's own temperature 1: distill_temperature alone softens them.
+            teacher.info.heads = [replace(h, temperature=1.0) for h in teacher.info.heads]
             wanted = [h for h in heads if h.scheme in teacher.schemes and h.scheme not in self.probs]
             if not wanted:
                 continue
@@ -314,7 +315,7 @@ class _SoftTargets:
 
     def covered(self) -> np.ndarray:
         """Rows that have a soft target for at least one head."""
-        return np.logical_or.reduce(list(self.mask.values())) if self.mask else np.zeros(0, bool)
+        return np.logical_or.reduce(list(self.mask.values())) if self.mask else np.zeros(len(self.roles), bool)
 
     def loss(self, scheme: str, logits: torch.Tensor, batch_rows: np.ndarray, multi_label: bool,
              temperature: float) -> torch.Tensor | None:
@@ -399,6 +400,9 @@ def _load_source(data: DataConfig, config: TrainConfig, codebook: Codebook,
                  turns: int) -> tuple[Dataset, Dataset, Dataset | None, str]:
     options = {"context_turns": turns, **data.options}
     full = read_corpus(data.format, _expand(data.path), codebook, **options)
+    if data.folds and data.validation_path:
+        raise ConfigError("E002", path="train config", key="data.folds",
+                          detail="a source with a fixed validation_path cannot be split into folds")
     if data.validation_path:
         train_set = full
         valid_set = read_corpus(data.format, _expand(data.validation_path), codebook, **options)
@@ -516,6 +520,8 @@ def finalize_model(model: TranscriptModel, summary: dict, valid_set: Dataset, te
 def prepare_encoder(encoder: torch.nn.Module, config: TrainConfig) -> None:
     """Keep the encoder's lower ``encoder_layers`` layers, and freeze its embeddings and lower
     ``freeze_layers`` layers, as the config asks (in place)."""
+    if config.encoder_layers is None and not config.freeze_layers:
+        return
     layers = encoder.encoder.layer
     if config.encoder_layers is not None and config.encoder_layers < len(layers):
         encoder.encoder.layer = layers[:config.encoder_layers]
@@ -543,9 +549,12 @@ def config_digest(config: TrainConfig) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def checkpoint_path(config: TrainConfig) -> Path:
-    """The checkpoint file of a run of ``config``."""
-    return runs_dir() / "checkpoints" / f"{config.name}-{config_digest(config)}.pt"
+def checkpoint_path(config: TrainConfig, output: str | Path | None = None) -> Path:
+    """The checkpoint file of a run of ``config`` writing to ``output`` (default: the config's), so
+    two runs of one config into different folders never share or delete each other's checkpoint."""
+    where = str(Path(output).resolve() if output is not None else _expand(config.output))
+    tag = hashlib.sha256(where.encode()).hexdigest()[:6]
+    return runs_dir() / "checkpoints" / f"{config.name}-{config_digest(config)}-{tag}.pt"
 
 
 class _TrainState:
@@ -567,22 +576,32 @@ class _TrainState:
         payload = {"digest": digest, "module": module.state_dict(), "optimizer": optimizer.state_dict(),
                    "scheduler": scheduler.state_dict(), "numpy_rng": rng.bit_generator.state,
                    "torch_rng": torch.get_rng_state(), "python_rng": random.getstate(),
+                   "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
                    **{k: getattr(self, k) for k in self.KEYS}}
         tmp = path.with_name(path.name + ".tmp")
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
+        try:
+            with tmp.open("wb") as handle:
+                torch.save(payload, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def load(self, path: Path, module, optimizer, scheduler, rng: np.random.Generator, digest: str) -> None:
         """Restore a checkpoint written by :meth:`save` for the same config."""
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        payload = torch.load(path, map_location="cpu", weights_only=False)  # our own file, under runs/
         if payload.get("digest") != digest:
-            raise ConfigError("E002", path=str(path), key="resume", detail="checkpoint is from another config")
+            raise ConfigError("E002", path=str(path), key="resume",
+                              detail="checkpoint is from another config or other training data")
         module.load_state_dict(payload["module"])
         optimizer.load_state_dict(payload["optimizer"])
         scheduler.load_state_dict(payload["scheduler"])
         rng.bit_generator.state = payload["numpy_rng"]
         torch.set_rng_state(payload["torch_rng"])
         random.setstate(payload["python_rng"])
+        if payload.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(payload["cuda_rng"])
         for key in self.KEYS:
             setattr(self, key, payload[key])
 
@@ -706,7 +725,11 @@ def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str 
 
     rng = np.random.default_rng(config.seed)
     state = _TrainState()
-    digest, ckpt = config_digest(config), checkpoint_path(config)
+    # The checkpoint's name comes from the config; its content is also tied to the training rows,
+    # so a changed data file or codebook cannot silently resume onto other rows.
+    ckpt = checkpoint_path(config, output)
+    data_digest = hashlib.sha256(json.dumps([list(train_set["text"]), list(train_set["context"]), rows.tolist()]).encode())
+    digest = config_digest(config) + ":" + data_digest.hexdigest()[:12]
     if resume and ckpt.is_file():
         state.load(ckpt, module, optimizer, scheduler, rng, digest)
         log.info("resumed %s at step %d of %d", ckpt, state.step, total_steps)
@@ -734,9 +757,10 @@ def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str 
                             batch.get("token_type_ids") if not model.embeds_context else None, context=context)
         logits = {k: v.float() for k, v in logits.items()}
         loss = torch.zeros((), device=device)
-        hard_share = 1.0 - config.distill_weight if soft is not None else 1.0
         for head in heads:
             s = head.scheme
+            # A head with a teacher splits its loss between hard codes and soft targets; the others keep it all.
+            hard_share = 1.0 - config.distill_weight if soft is not None and s in soft.probs else 1.0
             if head.problem == "multi_label":
                 hot, mask = targets.multi[s]
                 m = torch.from_numpy(mask[batch_rows]).to(device)
@@ -770,7 +794,7 @@ def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str 
             log.info("step %d: validation %s", step, state.history[-1])
             if score > state.best_score:
                 state.best_score, state.best_step, state.bad_evals = score, step, 0
-                state.best_state = copy.deepcopy(module.state_dict())
+                state.best_state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
             else:
                 state.bad_evals += 1
                 if state.bad_evals >= config.patience:
