@@ -43,16 +43,33 @@ def write_session(path: Path, *, mb: float | None = None, turns: int | None = No
     return count
 
 
+# Runs the CLI and, at exit, writes the process's own peak RSS (VmHWM) to the file named by
+# TC_PEAK_RSS_FILE. VmHWM starts afresh at exec; wait4's ru_maxrss does not: it keeps the peak of
+# the forked copy of the parent, so a large parent (a pytest run) would inflate it.
+_PEAK_WRAPPER = """
+import atexit, os, sys
+def _peak():
+    with open('/proc/self/status') as status, open(os.environ['TC_PEAK_RSS_FILE'], 'w') as out:
+        out.write(next(line.split()[1] for line in status if line.startswith('VmHWM:')))
+atexit.register(_peak)
+from transcript_coder.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def run(big: Path, clean: Path, out: Path, extra: list[str]) -> dict:
     """``transcript-coder code big clean --out out`` in a subprocess: exit status, seconds, peak
-    RSS (MB, the subprocess's own, from wait4) and the code of each input in errors.csv."""
+    RSS (MB, the subprocess's own VmHWM) and the code of each input in errors.csv."""
     started = time.perf_counter()
     log = out.parent / "console.txt"
+    peak_file = out.parent / "peak_rss_kb.txt"
     with log.open("w") as console:
-        child = subprocess.Popen([sys.executable, "-m", "transcript_coder.cli", "code", str(big), str(clean),
+        child = subprocess.Popen([sys.executable, "-c", _PEAK_WRAPPER, "code", str(big), str(clean),
                                   "--out", str(out), "--quiet", "--threads", "1", *extra],
-                                 stdout=console, stderr=subprocess.STDOUT)
+                                 stdout=console, stderr=subprocess.STDOUT,
+                                 env={**os.environ, "TC_PEAK_RSS_FILE": str(peak_file)})
         _, status, usage = os.wait4(child.pid, 0)
+    peak_kb = int(peak_file.read_text()) if peak_file.is_file() else usage.ru_maxrss
     seconds = time.perf_counter() - started
     errors = {}
     if (out / "errors.csv").is_file():
@@ -60,7 +77,7 @@ def run(big: Path, clean: Path, out: Path, extra: list[str]) -> dict:
             errors = {Path(row["input"]).name: row["code"] for row in csv.DictReader(handle) if row["level"] == "error"}
     coded = sorted(p.stem for p in (out / "coded").glob("*.csv")) if (out / "coded").is_dir() else []
     return {"exit": os.waitstatus_to_exitcode(status), "seconds": round(seconds, 1),
-            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "errors": errors, "coded": coded,
+            "peak_rss_mb": round(peak_kb / 1024, 1), "errors": errors, "coded": coded,
             "output": log.read_text().strip().splitlines()[:6]}
 
 

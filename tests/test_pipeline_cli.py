@@ -90,7 +90,7 @@ def test_cli_codes_a_mixed_batch_without_any_network_connection(tmp_path, monkey
 
 def test_usage_errors_exit_2_from_the_shell(tmp_path):
     missing_inputs = subprocess.run([*COMMAND, "code", "--out", str(tmp_path / "out")], capture_output=True, text=True)
-    assert missing_inputs.returncode == 2 and "the following arguments are required: INPUT" in missing_inputs.stderr
+    assert missing_inputs.returncode == 2 and "E402: code needs INPUT" in missing_inputs.stderr
     no_files = subprocess.run([*COMMAND, "code", str(tmp_path / "nothing.txt"), "--out", str(tmp_path / "out")],
                               capture_output=True, text=True)
     assert no_files.returncode == 2

@@ -338,7 +338,7 @@ def test_json_turns_wrapped_in_an_object():
 
 
 def test_json_lines_with_an_utterance_key_and_a_blank_line():
-    session = read_transcript(TRANSCRIPTS / "turns.jsonl")
+    session = read_transcript(TRANSCRIPTS / "turns_lines.jsonl")
     assert session.reader == "jsonl_turns.v1"
     assert rows(session, "line", "speaker", "start") == [
         (1, "Therapist", 3.0), (2, "Omar", 7.5), (4, "Therapist", 12.0),

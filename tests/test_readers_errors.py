@@ -35,7 +35,7 @@ def read_error(path: Path, options: ReaderOptions | None = None) -> InputError:
         ("malformed_timing.srt", "E104", 6, "'00:00:03,500 -> 00:00:06,000'"),
         ("timestamp_out_of_range.txt", "E104", 3, "'00:75:10'"),
         ("truncated.json", "E105", 4, "column 60"),
-        ("truncated.jsonl", "E105", 3, "column 34"),
+        ("truncated_lines.jsonl", "E105", 3, "column 34"),
         ("undecodable.txt", "E106", None, "tried utf-8, cp1252"),
         ("no_text_column.csv", "E108", None, "'comment'"),
         ("vtt_no_speakers.vtt", "E103", 4, "no speaker label"),

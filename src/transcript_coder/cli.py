@@ -99,6 +99,16 @@ def calibrate_cli(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("add-heads")
+def add_heads_cli(args: argparse.Namespace) -> int:
+    """``transcript-coder add-heads models/annomi runs/annomi_relational``"""
+    from .model import add_heads
+
+    added = add_heads(args.target, args.donor)
+    print(f"{args.target}: added {', '.join(added)} from {args.donor}")
+    return 0
+
+
 @command("cv")
 def cv_cli(args: argparse.Namespace) -> int:
     """``transcript-coder cv --config configs/train/annomi.yaml --folds 5``"""
@@ -303,6 +313,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
               "transcript-coder train --config configs/train/annomi.yaml --epochs 1 --max-train-examples 500 "
               "--output models/try"),
     "calibrate": ("transcript-coder calibrate --model models/annomi --config configs/train/annomi.yaml",),
+    "add-heads": ("transcript-coder add-heads models/annomi runs/annomi_relational",),
     "cv": ("transcript-coder cv --config configs/train/annomi.yaml --folds 5",
            "transcript-coder cv --config configs/train/annomi.yaml --only 0,1   # two folds now, the rest later"),
     "evaluate": ("transcript-coder evaluate --model models/annomi --data coded_by_hand.csv",
@@ -373,6 +384,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="model folder (rewritten in place: config.json, metrics, card)")
     p.add_argument("--config", required=True, help="the model's training config (its validation split is used)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key (dotted)")
+
+    p = add_command(sub, "add-heads", help="add a model's heads to another model with the same (frozen) encoder")
+    p.add_argument("target", help="model folder to add heads to (rewritten in place)")
+    p.add_argument("donor", help="model folder trained over the target's frozen encoder")
 
     p = add_command(sub, "cv", help="grouped k-fold cross-validation of a training config (resumable)")
     p.add_argument("--config", required=True, help="training config (configs/train/*.yaml)")

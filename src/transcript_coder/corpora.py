@@ -87,15 +87,47 @@ def _with_context(rows: list[dict], context_turns: int) -> None:
         history.append(format_context(row["role"], row["text"]))
 
 
+#: A multi-label cell that was coded and carries no code ("labelled, none"), as opposed to ``[]``
+#: (not coded at all). Not a valid code id, so it never collides with one.
+NO_CODE = "__none__"
+
+
+def codes_of(cell: Sequence[str]) -> list[str]:
+    """The real codes of a scheme cell (without the :data:`NO_CODE` marker)."""
+    return [c for c in cell if c != NO_CODE]
+
+
+def _team_labels(label_sets: Sequence[str], codebook: Codebook,
+                 directory: str | Path | None = None) -> dict[str, dict[tuple[str, str], list[str]]]:
+    """The team's first-pass labels per scheme, keyed by (transcript_id, utterance_id);
+    ``directory`` holds one folder per label set (default ``data/annotations``)."""
+    from .annotations import COLUMNS, read_pass
+
+    labels: dict[str, dict[tuple[str, str], list[str]]] = {}
+    for label_set in label_sets:
+        folder = Path(directory) / label_set if directory is not None else None
+        units = read_pass(label_set, "pass1", codebook, directory=folder)
+        for scheme in COLUMNS[label_set].values():
+            if scheme in codebook:
+                labels[scheme] = {key: unit.codes[scheme] for key, unit in units.items()}
+    return labels
+
+
 @corpora.register("annomi.v1")
-def read_annomi(path: str | Path, codebook: Codebook, context_turns: int = 1) -> Dataset:
+def read_annomi(path: str | Path, codebook: Codebook, context_turns: int = 1,
+                team_labels: Sequence[str] = (), team_labels_dir: str | Path | None = None) -> Dataset:
     """Read the AnnoMI CSV layout (``AnnoMI-full.csv`` columns; missing values are ``n/a``).
 
     Therapist rows carry ``therapist_behaviour`` and, where AnnoMI marks the behaviour as present
     (``*_exists``), its subtype; client rows carry ``client_talk_type``. Groups are source videos,
     because several transcripts are cut from one video.
+
+    ``team_labels`` adds the team's own labels (``data/annotations/``, pass 1) by transcript and
+    utterance id, e.g. ``[mi_relational]``: an annotated turn with no code gets :data:`NO_CODE`, so a
+    multi-label head learns from the many turns that carry none.
     """
     path = Path(path)
+    team = _team_labels(team_labels, codebook, team_labels_dir)
     required = ["transcript_id", "video_url", "utterance_id", "interlocutor", "utterance_text",
                 "main_therapist_behaviour", "client_talk_type", "question_exists", "question_subtype",
                 "reflection_exists", "reflection_subtype", "therapist_input_exists", "therapist_input_subtype"]
@@ -104,7 +136,7 @@ def read_annomi(path: str | Path, codebook: Codebook, context_turns: int = 1) ->
         "reflection_type": ("reflection_exists", "reflection_subtype"),
         "therapist_input_type": ("therapist_input_exists", "therapist_input_subtype"),
     }
-    schemes = ["therapist_behaviour", "client_talk_type", *subtypes, SPEAKER_ROLE]
+    schemes = ["therapist_behaviour", "client_talk_type", *subtypes, SPEAKER_ROLE, *team]
     schemes = [s for s in schemes if s in codebook]
     with path.open(encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle)
@@ -126,7 +158,11 @@ def read_annomi(path: str | Path, codebook: Codebook, context_turns: int = 1) ->
             labels["client_talk_type"] = [r["client_talk_type"]]
         if SPEAKER_ROLE in labels:
             labels[SPEAKER_ROLE] = [role]
-        _check_codes(path, i, labels, codebook)
+        for scheme, by_key in team.items():
+            codes = by_key.get((r["transcript_id"], r["utterance_id"]))
+            if codes is not None:
+                labels[scheme] = codes or [NO_CODE]
+        _check_codes(path, i, {s: codes_of(c) for s, c in labels.items()}, codebook)
         rows.append({"text": r["utterance_text"], "context": "", "role": role, "group": r["video_url"],
                      "session_id": f"annomi-{r['transcript_id']}", "turn_index": int(r["utterance_id"]),
                      **labels})

@@ -77,6 +77,7 @@ class Errors:
     E207 = "cannot assemble encoder '{name}': {detail}. {install}"
     E208 = ("base encoder '{name}' has not been assembled (looked in {path}); run: "
             "transcript-coder encoders assemble {name}")
+    E209 = "{path}: cannot add its heads: {detail}"
 
     # --- training and evaluation data -----------------------------------------------------
     E301 = "{path}: missing column(s) {columns}"

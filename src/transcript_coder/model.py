@@ -491,3 +491,46 @@ def load_model(path: str | Path, codebook: Codebook | None = None, threads: int 
     module.eval()
     tokenizer = AutoTokenizer.from_pretrained(str(path))
     return TranscriptModel(module, tokenizer, info, path)
+
+
+def add_heads(target: str | Path, donor: str | Path, codebook: Codebook | None = None) -> list[str]:
+    """Add the heads of ``donor`` to the model folder ``target`` (rewritten in place); returns the
+    schemes added.
+
+    ``donor`` must have been trained over ``target``'s encoder frozen (``base_model: <target>``,
+    ``freeze_layers`` = all its layers): every encoder weight must be bit-identical, so the target's
+    own heads keep their predictions exactly and the new heads see the vectors they were trained on.
+    Raises E209 otherwise, or when a scheme is in both.
+    """
+    target, donor = Path(target), Path(donor)
+    mine, theirs = load_model(target, codebook), load_model(donor, codebook)
+    if mine.info.inputs != theirs.info.inputs:
+        raise ModelError("E209", path=donor, detail=f"its inputs {theirs.info.inputs} differ from {mine.info.inputs}")
+    clash = sorted(set(mine.schemes) & set(theirs.schemes))
+    if clash:
+        raise ModelError("E209", path=donor, detail=f"scheme(s) {', '.join(clash)} already in {target}")
+    target_weights, donor_weights = load_file(str(target / "model.safetensors")), load_file(str(donor / "model.safetensors"))
+    encoder_keys = sorted(k for k in target_weights if k.startswith("encoder."))
+    if encoder_keys != sorted(k for k in donor_weights if k.startswith("encoder.")) or any(
+            not torch.equal(target_weights[k], donor_weights[k]) for k in encoder_keys):
+        raise ModelError("E209", path=donor, detail=f"its encoder is not {target}'s encoder, bit for bit "
+                                                    "(train it with base_model: the target and every layer frozen)")
+    merged = dict(target_weights)
+    merged.update({k: v for k, v in donor_weights.items() if k.startswith("heads.")})
+    raw = json.loads((target / "config.json").read_text(encoding="utf-8"))
+    info = mine.info
+    info.heads = [*info.heads, *theirs.info.heads]
+    extra = raw[CONFIG_KEY].get("extra", {})
+    donor_extra = json.loads((donor / "config.json").read_text(encoding="utf-8"))[CONFIG_KEY].get("extra", {})
+    for key in ("validation_macro_f1", "test_macro_f1"):
+        if key in donor_extra:
+            extra.setdefault(key, {}).update(donor_extra[key])
+    extra.setdefault("added_heads", {}).update({s: str(donor) for s in theirs.schemes})
+    raw[CONFIG_KEY] = {**info.to_json(), "extra": extra}
+    tmp_weights = target / "model.safetensors.tmp"
+    save_file(merged, str(tmp_weights), metadata={"format": "pt"})
+    tmp_config = target / "config.json.tmp"
+    tmp_config.write_text(json.dumps(raw, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp_weights.replace(target / "model.safetensors")
+    tmp_config.replace(target / "config.json")
+    return list(theirs.schemes)

@@ -27,7 +27,7 @@ from pydantic import Field
 
 from .codebook import Codebook, load_codebook
 from .configfile import StrictModel, read_yaml_mapping, validate_config
-from .corpora import SOURCE_COLUMN, features_for, labelled_schemes, read_corpus
+from .corpora import SOURCE_COLUMN, codes_of, features_for, labelled_schemes, read_corpus
 from .errors import ConfigError, DataError
 from .metrics import SchemeReport, multi_label_report, single_label_report, tune_thresholds
 from .model import (CONFIG_KEY, HeadSpec, InputSpec, ModelInfo, MultiHeadClassifier, TranscriptModel,
@@ -236,7 +236,7 @@ class _Targets:
                 hot = np.zeros((len(column), len(head.labels)), dtype=np.float32)
                 mask = np.zeros(len(column), dtype=bool)
                 for row, codes in enumerate(column):
-                    for code in codes:
+                    for code in codes_of(codes):
                         hot[row, index[code]] = 1.0
                     mask[row] = bool(codes)
                 self.multi[head.scheme] = (hot, mask)
@@ -375,7 +375,8 @@ def evaluate_dataset(model: TranscriptModel, dataset: Dataset, schemes: Sequence
         rows = [i for i, codes in enumerate(column) if codes]
         if head.problem == "multi_label":
             thresholds = head.thresholds or (0.5,) * len(head.labels)
-            reports[scheme] = multi_label_report(scheme, head.labels, [column[i] for i in rows], probs[scheme][rows], thresholds)
+            reports[scheme] = multi_label_report(scheme, head.labels, [codes_of(column[i]) for i in rows],
+                                                 probs[scheme][rows], thresholds)
         else:
             predicted = [head.labels[int(j)] for j in probs[scheme][rows].argmax(1)]
             reports[scheme] = single_label_report(scheme, head.labels, [column[i][0] for i in rows], predicted)
@@ -480,7 +481,7 @@ def calibrate_heads(model: TranscriptModel, valid_set: Dataset, schemes: Sequenc
         if head.problem == "multi_label":
             hot = np.zeros((len(rows), len(head.labels)))
             for j, i in enumerate(rows):
-                hot[j, [index[c] for c in column[i]]] = 1
+                hot[j, [index[c] for c in codes_of(column[i])]] = 1
             thresholds = np.asarray(head.thresholds or (0.5,) * len(head.labels))
             cal = calibrate_multi_label(probs[head.scheme][rows], hot, thresholds)
             t = cal.temperature
@@ -820,7 +821,7 @@ def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str 
             if head.problem == "multi_label":
                 labelled = [i for i, c in enumerate(valid_set[head.scheme]) if c]
                 head = replace(head, thresholds=tuple(tune_thresholds(
-                    [valid_set[head.scheme][i] for i in labelled], head.labels, probs[head.scheme][labelled])))
+                    [codes_of(valid_set[head.scheme][i]) for i in labelled], head.labels, probs[head.scheme][labelled])))
             tuned.append(head)
         model.info.heads = tuned
 
