@@ -25,11 +25,11 @@ from .coding import CodingResources, code_transcript
 from .errors import UsageError
 from .readers import ReaderOptions, read_transcript, read_transcript_text
 from .results import CodedSession, Problem
-from .roles import RoleConfig, RoleOverrides, load_role_config, parse_role
+from .roles import RoleConfig, RoleOverrides, load_role_config, parse_speaker_roles
 from .runtime import DEFAULT_RUNTIME, resolve_runtime
 from .segment import resolve_segmenter
 from .summarize import ScoreConfig, load_score_config, summarize
-from .types import ROLES, SessionSummary, Turn
+from .types import SessionSummary, Turn
 from .writers.tables import CONFIDENCE_SUFFIX, DEFAULT_LAYOUT, coded_header, coded_rows
 
 #: Coded-CSV columns that hold whole numbers, and those that hold seconds.
@@ -155,12 +155,7 @@ class Coder:
             return self
         codebook = load_codebook(self.codebooks)
         role_config: RoleConfig = load_role_config(None, codebook)
-        speakers = []
-        for label, text in self.roles.items():
-            role = parse_role(text, role_config)
-            if role is None:
-                raise UsageError("E404", roles=", ".join(ROLES), value=f"{label}={text}")
-            speakers.append((label, role))
+        speakers = parse_speaker_roles(self.roles, role_config)
         if isinstance(self.models, ModelSet):
             models = self.models
         else:

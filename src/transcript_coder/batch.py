@@ -69,12 +69,11 @@ from .readers import ReaderOptions
 from .devices import resolve_device
 from .runtime import DEFAULT_RUNTIME, resolve_runtime
 from .results import CodedSession, Problem, RunResult, SessionRecord
-from .roles import RoleConfig, RoleOverrides, default_role_config_path, load_role_config, load_role_mapping, parse_role
+from .roles import RoleConfig, RoleOverrides, default_role_config_path, load_role_config, load_role_mapping, parse_speaker_roles
 from .reader_config import ReaderResolver, load_reader_rules, relevant_reader_options
 from .segment import resolve_segmenter
 from .session_ids import load_id_mapping, session_file_name, session_inputs
 from .summarize import ScoreConfig, default_score_config_path, load_score_config, summarize
-from .types import ROLES
 from .writers import (
     DEFAULT_LAYOUT,
     layouts,
@@ -314,12 +313,7 @@ def resolve_run(out: Path, options: CodeOptions, models: ModelSet | None) -> Bat
     role_config = load_role_config(role_config_path, codebook)
     score_config_path = Path(options.score_config) if options.score_config else default_score_config_path()
     score_config = load_score_config(score_config_path, codebook)
-    speakers = []
-    for label, role_text in options.speaker_roles.items():
-        role = parse_role(role_text, role_config)
-        if role is None:
-            raise UsageError("E404", roles=", ".join(ROLES), value=f"{label}={role_text}")
-        speakers.append((label, role))
+    speakers = parse_speaker_roles(options.speaker_roles, role_config)
     sessions = load_role_mapping(options.role_mapping, role_config) if options.role_mapping else {}
     overrides = RoleOverrides(therapist=tuple(options.therapist), speakers=tuple(speakers), sessions=sessions,
                               source=Path(options.role_mapping) if options.role_mapping else None)

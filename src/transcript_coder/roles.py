@@ -219,6 +219,21 @@ def parse_role(value: str, config: RoleConfig) -> str | None:
     return config.alias_index.get(key)
 
 
+def parse_speaker_roles(roles: Mapping[str, str], config: RoleConfig) -> tuple[tuple[str, str], ...]:
+    """``{speaker label: role name}`` (``--role``, ``Coder(roles=...)``) as ``(label, role)`` pairs.
+
+    Raises:
+        UsageError: E404 for a role name that names no role.
+    """
+    pairs = []
+    for label, text in roles.items():
+        role = parse_role(text, config)
+        if role is None:
+            raise UsageError("E404", roles=", ".join(ROLES), value=f"{label}={text}")
+        pairs.append((label, role))
+    return tuple(pairs)
+
+
 # -------------------------------------------------------------------------------- overrides
 @dataclass(frozen=True)
 class RoleOverrides:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .codebook import Codebook, load_codebook, split_codes
+from .codebook import Codebook, load_codebook
 from .summarize import ScoreConfig, load_score_config, summarize
 from .types import Code, CodedUtterance, Utterance
 
