@@ -24,9 +24,9 @@ def test_jobs_write_the_same_bytes_as_one_job_bad_inputs_included(tmp_path, mode
     two = code([inputs], tmp_path / "two", CodeOptions(**options, jobs=2), models=model_set)
     assert [(r.session_id, r.status) for r in one.records] == [(r.session_id, r.status) for r in two.records]
     failed = {r.session_id: r.problems[0].code for r in two.records if r.status == "failed"}
-    # Ids are paths under the folder given; bad/truncated.json and .jsonl share one, so both are E420.
-    assert len(failed) == 12 and failed["bad/missing"] == "E115" and failed["bad/no_labels"] == "E103"
-    assert failed["bad/truncated"] == "E420"
+    # Ids are paths under the folder given (bad/truncated, bad/truncated_lines).
+    assert len(failed) == 13 and failed["bad/missing"] == "E115" and failed["bad/no_labels"] == "E103"
+    assert failed["bad/truncated"] == failed["bad/truncated_lines"] == "E105"
     assert output_files(tmp_path / "one") == output_files(tmp_path / "two")
 
 

@@ -285,7 +285,7 @@ def test_bad_inputs_are_reported_and_the_rest_still_coded(tmp_path, model_set):
     expected = {
         "empty": ("E101", ""), "whitespace_only": ("E101", ""), "binary": ("E102", ""), "no_labels": ("E103", "3"),
         "vtt_no_speakers": ("E103", "4"), "malformed_timestamp": ("E104", "6"), "malformed_timing": ("E104", "6"),
-        "timestamp_out_of_range": ("E104", "3"), "truncated": ("E420", ""),
+        "timestamp_out_of_range": ("E104", "3"), "truncated": ("E105", "4"), "truncated_lines": ("E105", "3"),
         "undecodable": ("E106", ""), "no_text_column": ("E108", ""), "huge_line": ("E103", "1"), "": ("E401", ""),
     }
     assert {k[0] for k in by_id if k[1] == "error"} == set(expected)

@@ -232,6 +232,11 @@ def test_chromium_renders_a_session_page_to_a_non_blank_screenshot(coded, tmp_pa
     non_white = sum(1 for row in rows[::8] for x in range(0, width * channels, channels * 8) if row[x:x + 3] != white)
     assert len(colours) > 20  # text, tags and plot colours, not a blank or single-colour page
     assert non_white > 0.02 * (width // 8) * (height // 8)
-    # the tag and plot colours from configs/report.yaml are on screen (the blue of the first code)
-    assert any(abs(r[x] - 0x1f) < 12 and abs(r[x + 1] - 0x77) < 12 and abs(r[x + 2] - 0xb4) < 12
+    # the tag and plot colours from configs/report.yaml are on screen (therapist behaviour's palette)
+    import yaml
+
+    config = Path(__file__).resolve().parents[1] / "configs" / "report.yaml"
+    palette = yaml.safe_load(config.read_text(encoding="utf-8"))["palettes"]
+    wanted = [bytes.fromhex(c.lstrip("#")) for c in palette["therapist_behaviour"]]
+    assert any(all(abs(r[x + k] - c[k]) < 12 for k in range(3)) for c in wanted
                for r in rows[::4] for x in range(0, width * channels, channels * 2))
