@@ -70,7 +70,8 @@ def main() -> None:
     previous = [all_turns.get((k[0], str(int(k[1]) - 1)), {"text": ""})["text"] for k in keys]
     refs = {p: np.array([labels.index(passes[p][k].codes[SCHEME][0]) for k in keys]) for p in passes}
     transcripts = [k[0] for k in keys]
-    fold_of = np.array([_folds(transcripts)[t] for t in transcripts])
+    fold_by_transcript = _folds(transcripts)
+    fold_of = np.array([fold_by_transcript[t] for t in transcripts])
 
     model = load_model(args.model, codebook)
     head = model.head(SCHEME)

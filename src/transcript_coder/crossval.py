@@ -29,6 +29,18 @@ def fold_config(config: TrainConfig, folds: int, fold: int, out: Path) -> TrainC
     return config.model_copy(update={"data": data, "output": str(out / f"fold_{fold}")})
 
 
+def fold_stamp(config: TrainConfig, folds: int, fold: int, out: Path) -> dict:
+    """What a fold folder's ``fold.json`` records: the fold's config digest, fold count and fold."""
+    return {"config_digest": config_digest(fold_config(config, folds, fold, out)), "folds": folds, "fold": fold}
+
+
+def _is_done(folder: Path, stamp: dict) -> bool:
+    """A fold folder holds a trained model of exactly this fold (``metrics.json`` and its stamp)."""
+    stamp_file = folder / "fold.json"
+    return ((folder / "metrics.json").is_file() and stamp_file.is_file()
+            and json.loads(stamp_file.read_text(encoding="utf-8")) == stamp)
+
+
 def summarize_folds(per_fold: dict[int, dict[str, float]]) -> dict:
     """Mean, standard deviation (ddof=1), min and max per scheme over the folds that are done."""
     schemes = sorted({s for scores in per_fold.values() for s in scores})
@@ -49,23 +61,18 @@ def cross_validate(config: TrainConfig, *, folds: int = 5, only: Sequence[int] |
     out = Path(out) if out is not None else runs_dir() / "cv" / config.name
     out.mkdir(parents=True, exist_ok=True)
     for fold in (only if only is not None else range(folds)):
-        cfg = fold_config(config, folds, fold, out)
-        stamp = Path(cfg.output) / "fold.json"
-        wanted = {"config_digest": config_digest(cfg), "folds": folds, "fold": fold}
-        if (Path(cfg.output) / "metrics.json").is_file() and stamp.is_file() and \
-                json.loads(stamp.read_text(encoding="utf-8")) == wanted:
+        cfg, stamp = fold_config(config, folds, fold, out), fold_stamp(config, folds, fold, out)
+        if _is_done(Path(cfg.output), stamp):
             log.info("fold %d already trained (%s)", fold, cfg.output)
             continue
         log.info("training fold %d of %d into %s", fold, folds, cfg.output)
         train(cfg, hook=hook, resume=True, device=device)
-        write_text(stamp, json.dumps(wanted, indent=2) + "\n")
+        write_text(Path(cfg.output) / "fold.json", json.dumps(stamp, indent=2) + "\n")
     per_fold: dict[int, dict[str, float]] = {}
     seconds: dict[int, float] = {}
     for fold in range(folds):
         metrics_file = out / f"fold_{fold}" / "metrics.json"
-        stamp = out / f"fold_{fold}" / "fold.json"
-        current = {"config_digest": config_digest(fold_config(config, folds, fold, out)), "folds": folds, "fold": fold}
-        if metrics_file.is_file() and stamp.is_file() and json.loads(stamp.read_text(encoding="utf-8")) == current:
+        if _is_done(metrics_file.parent, fold_stamp(config, folds, fold, out)):
             metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
             per_fold[fold] = {s: r["macro_f1"] for s, r in metrics["validation"].items()}
             seconds[fold] = metrics.get("train_seconds", 0.0)

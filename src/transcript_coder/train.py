@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from datasets import Dataset, concatenate_datasets
 from pydantic import Field
 
+from .calibration import calibrate_multi_label, calibrate_single_label, rescale
 from .codebook import Codebook, load_codebook
 from .configfile import StrictModel, read_yaml_mapping, validate_config
 from .corpora import SOURCE_COLUMN, codes_of, features_for, labelled_schemes, read_corpus
@@ -325,8 +326,6 @@ class _SoftTargets:
         m = torch.from_numpy(self.mask[scheme][batch_rows]).to(logits.device)
         if not m.any():
             return None
-        from .calibration import rescale
-
         target = torch.from_numpy(rescale(self.probs[scheme][batch_rows], temperature, multi_label)).float()
         target = target.to(logits.device)[m]
         student = logits[m] / temperature
@@ -464,8 +463,6 @@ def calibrate_heads(model: TranscriptModel, valid_set: Dataset, schemes: Sequenc
     :class:`~transcript_coder.calibration.Calibration` as JSON (ECE before and after, review curve).
 
     A head that was calibrated before is calibrated again on top (temperatures multiply)."""
-    from .calibration import calibrate_multi_label, calibrate_single_label
-
     schemes = [s for s in (schemes or model.schemes) if s in labelled_schemes(valid_set)]
     if not schemes:
         return {}
