@@ -24,8 +24,8 @@ models and the run). Each size (default 10 and 200 sessions) gets its own pair o
 
 Usage::
 
-    python benchmarks/throughput.py                 # 10 and 200 sessions, 20 turns each
-    python benchmarks/throughput.py --model models/fast/annomi_goemotions
+    python benchmarks/throughput.py                 # each shipped model set: 10 and 200 sessions, 20 turns each
+    python benchmarks/throughput.py --model models/fast/annomi_goemotions   # one model set
     python benchmarks/throughput.py --quick         # 3 and 12 sessions, 12 turns each
     python benchmarks/throughput.py --sessions 50 --turns-per-session 40 --runtime torch_fp32.v1 onnx_int8.v1
 """
@@ -107,6 +107,10 @@ def _naive_model_set(threads: int | None, runtime: str, paths=None):
     return NaiveModelSet(paths, None, threads=threads, runtime=runtime)
 
 
+#: The model sets that ship: the default models (``None``: what ``code`` loads by default) and the fast one.
+SHIPPED = [("default", None), ("fast", [str(Path(__file__).resolve().parents[1] / "models" / "fast" / "annomi_goemotions")])]
+
+
 def worker(args: argparse.Namespace) -> None:
     """Code ``args.inputs`` into ``args.out`` in this process and print one JSON line."""
     from transcript_coder.codebook import load_codebook
@@ -160,7 +164,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="run the naive baseline only for sizes of at most N sessions (default: all; 0: never)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's default)")
     parser.add_argument("--model", action="append", metavar="DIR",
-                        help="model folder (repeatable; default: every model in models/)")
+                        help="model folder (repeatable); default: each shipped model set in turn, the "
+                             "default models, then the fast model")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--worker", choices=["ours", "naive"], help=argparse.SUPPRESS)
     parser.add_argument("--inputs", help=argparse.SUPPRESS)
@@ -171,27 +176,32 @@ def main(argv: list[str] | None = None) -> None:
         return
     sizes = args.sessions or ([3, 12] if args.quick else [10, 200])
     turns = args.turns or (12 if args.quick else 20)
-    print(f"{'sessions':>8} {'turns':>6} {'run':>18} {'turns/s':>8} {'code s':>7} {'load s':>6} {'peak RSS MB':>11}")
+    model_sets = [("given", args.model)] if args.model else SHIPPED
+    print(f"{'models':>8} {'sessions':>8} {'turns':>6} {'run':>18} {'turns/s':>8} {'code s':>7} {'load s':>6} "
+          f"{'peak RSS MB':>11}")
     with tempfile.TemporaryDirectory(prefix="tc-bench-") as tmp:
         tmp = Path(tmp)
-        for size in sizes:
-            inputs = tmp / f"in{size}"
-            make_sessions(inputs, size, turns, args.seed)
-            results = {}
-            runs = [("ours", runtime) for runtime in args.runtime]
-            if args.naive_up_to is None or size <= args.naive_up_to:
-                runs.append(("naive", "torch_fp32.v1"))
-            for kind, runtime in runs:
-                result = run_worker(kind, inputs, tmp / f"out{size}-{kind}-{runtime}", runtime, args.threads,
-                                    args.model)
-                label = f"{kind}[{runtime.split('.')[0]}" + (f"={result['runtime'].split('.')[0]}" if runtime == "auto" else "") + "]"
-                results[label] = result
-                print(f"{size:>8} {result['turns']:>6} {label:>18} {result['turns_s']:>8.1f} "
-                      f"{result['code_s']:>7.1f} {result['load_s']:>6.1f} {result['peak_rss_mb']:>11.1f}", flush=True)
-            naive = results.get("naive[torch_fp32]")
-            for label, result in results.items():
-                if naive is not None and label.startswith("ours"):
-                    print(f"{size:>8} sessions: {label} / naive = {result['turns_s'] / naive['turns_s']:.2f}x", flush=True)
+        for name, models in model_sets:
+            for size in sizes:
+                inputs = tmp / f"in{size}"
+                if not inputs.is_dir():
+                    make_sessions(inputs, size, turns, args.seed)
+                results = {}
+                runs = [("ours", runtime) for runtime in args.runtime]
+                if args.naive_up_to is None or size <= args.naive_up_to:
+                    runs.append(("naive", "torch_fp32.v1"))
+                for kind, runtime in runs:
+                    result = run_worker(kind, inputs, tmp / f"out-{name}-{size}-{kind}-{runtime}", runtime,
+                                        args.threads, models)
+                    label = f"{kind}[{runtime.split('.')[0]}" + (f"={result['runtime'].split('.')[0]}" if runtime == "auto" else "") + "]"
+                    results[label] = result
+                    print(f"{name:>8} {size:>8} {result['turns']:>6} {label:>18} {result['turns_s']:>8.1f} "
+                          f"{result['code_s']:>7.1f} {result['load_s']:>6.1f} {result['peak_rss_mb']:>11.1f}", flush=True)
+                naive = results.get("naive[torch_fp32]")
+                for label, result in results.items():
+                    if naive is not None and label.startswith("ours"):
+                        print(f"{name:>8} {size:>8} sessions: {label} / naive = "
+                              f"{result['turns_s'] / naive['turns_s']:.2f}x", flush=True)
 
 
 if __name__ == "__main__":

@@ -150,6 +150,7 @@ def test_sessions_csv_has_one_row_per_session_with_scores_from_the_counts(quicks
     assert header == session_header(codebook, load_score_config(codebook=codebook))
     assert header[:12] == ["session_id", "input", "reader", "unit", "turns", "units", "speakers", "role_method",
                            "role_confidence", "turns_therapist", "turns_client", "turns_other"]
+    assert header[12] == "score_method" and {r["score_method"] for r in rows} == {"hard_counts"}
     assert [r["session_id"] for r in rows] == [r.session_id for r in result.records]
     for row in rows:
         _, units = read_rows(out / "coded" / f"{row['session_id']}.csv")

@@ -19,6 +19,7 @@ import os
 import shlex
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from . import __version__
 from .engines import DEFAULT_MAX_INPUT_MB, DEFAULT_MAX_UNITS, DEFAULT_WINDOW_UNITS, ENGINES
@@ -240,9 +241,13 @@ def annotations_cli(args: argparse.Namespace) -> int:
     annotation passes (data/annotations/) and the relationship rules' precision / recall;
     ``transcript-coder annotations validity``: known-groups AUC of the session scores."""
     if args.action == "validity":
-        from .validity import reference_validity, validity_table
+        from .validity import model_validity, reference_validity, validity_table
 
-        print(validity_table(reference_validity(annomi=args.annomi)))
+        folders = [Path(m) for m in args.models or []]
+        folders = [f for m in folders for f in (sorted(m.glob("fold_*")) if (m / "cv.json").is_file() or
+                                                  not (m / "metrics.json").is_file() else [m])]
+        results = (model_validity(folders, annomi=args.annomi) if folders else reference_validity(annomi=args.annomi))
+        print(validity_table(results))
         return 0
     from .annotations import annotation_agreement
 
@@ -338,7 +343,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "annotations": ("transcript-coder annotations agreement",),
     "annotations agreement": ("transcript-coder annotations agreement",
                               "transcript-coder annotations agreement --json agreement.json --no-rules"),
-    "annotations validity": ("transcript-coder annotations validity",),
+    "annotations validity": ("transcript-coder annotations validity",
+                             "transcript-coder annotations validity --models runs/cv/annomi_mpnet"),
     "codebooks": ("transcript-coder codebooks", "transcript-coder codebooks my_lab/codebooks | head"),
 }
 
@@ -544,8 +550,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", help="also write the figures as JSON here")
     q = add_command(annotations_sub, "validity", parent="annotations",
                     help="known-groups validity: AUC of each session score for AnnoMI's high vs low MI quality, "
-                         "from human codes")
+                         "from human codes, or from models' codes on sessions they were not trained on")
     q.add_argument("--annomi", help="AnnoMI development CSV (default: $TRANSCRIPT_CODER_DATA/annomi/annomi_full_dev.csv)")
+    q.add_argument("--models", nargs="+", metavar="DIR",
+                   help="model folders trained on AnnoMI group splits, or a cv run folder (its fold_* models): "
+                        "each codes its own validation transcripts, pooled")
 
     p = add_command(sub, "codebooks", help="validate a codebook folder and list its schemes")
     p.add_argument("directory", nargs="?", help="default: configs/codebooks")

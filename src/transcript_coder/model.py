@@ -11,6 +11,7 @@ codes is the job of :mod:`transcript_coder.codes`.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import inspect
 import json
@@ -202,12 +203,43 @@ class MultiHeadClassifier(nn.Module):
             h.scheme: ContextHead(hidden, len(h.labels), dropout) if context_mode == "embedding" and h.reads_context
             else nn.Linear(hidden, len(h.labels)) for h in heads})
 
+    def _stack(self, layers: slice) -> nn.Module:
+        """The encoder's layer stack cut to ``layers`` (weights shared, never registered as a
+        submodule, so the state dict is unchanged). An MPNet stack recomputes its relative position
+        bias from the states' shape, so a cut stack runs exactly as the same layers in the whole."""
+        stack = copy.copy(self.encoder.encoder)
+        stack._modules = {**stack._modules, "layer": nn.ModuleList(list(self.encoder.encoder.layer)[layers])}
+        return stack
+
+    def lower_states(self, input_ids, attention_mask, token_type_ids=None, *, layers: int) -> torch.Tensor:
+        """Token states after the embeddings and the lower ``layers`` layers (what
+        :meth:`pool_states` continues from; a frozen lower part can be computed once and cached)."""
+        bottom = copy.copy(self.encoder)
+        bottom._modules = {**bottom._modules, "encoder": self._stack(slice(0, layers))}
+        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None and self.encoder_takes_types:
+            kwargs["token_type_ids"] = token_type_ids
+        return bottom(**kwargs).last_hidden_state
+
+    def pool_states(self, states: torch.Tensor, attention_mask, token_type_ids=None, *, layers: int) -> torch.Tensor:
+        """Run the layers above the lower ``layers`` over ``states`` (from :meth:`lower_states`)
+        and pool as :meth:`pool` does: ``pool_states(lower_states(x, layers=k), layers=k) == pool(x)``."""
+        from transformers.masking_utils import create_bidirectional_mask
+
+        mask = create_bidirectional_mask(config=self.encoder.config, inputs_embeds=states, attention_mask=attention_mask)
+        out = self._stack(slice(layers, None))(states, attention_mask=mask)
+        return self._mean_unit(out[0].float(), attention_mask, token_type_ids)
+
     def pool(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
         """Mean of the unit's token states (segment 0, padding excluded), in float32."""
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None and self.encoder_takes_types:
             kwargs["token_type_ids"] = token_type_ids
         states = self.encoder(**kwargs).last_hidden_state.float()
+        return self._mean_unit(states, attention_mask, token_type_ids)
+
+    @staticmethod
+    def _mean_unit(states: torch.Tensor, attention_mask, token_type_ids=None) -> torch.Tensor:
         mask = attention_mask
         if token_type_ids is not None:
             mask = mask * (token_type_ids == 0)
@@ -224,7 +256,11 @@ class MultiHeadClassifier(nn.Module):
     def forward(self, input_ids, attention_mask, token_type_ids=None,
                 context: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Logits per scheme for a padded batch (``context``: preceding-turn vectors, embedding mode)."""
-        pooled = self.dropout(self.pool(input_ids, attention_mask, token_type_ids))
+        return self.classify(self.pool(input_ids, attention_mask, token_type_ids), context)
+
+    def classify(self, pooled: torch.Tensor, context: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Logits per scheme from unit vectors (dropout first, in training mode)."""
+        pooled = self.dropout(pooled)
         return {scheme: self.head_logits(scheme, pooled, context) for scheme in self.heads}
 
 

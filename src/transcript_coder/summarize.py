@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -77,9 +78,13 @@ class DistributionSpec(StrictModel):
 
 
 class ScoreConfig(StrictModel):
-    """``configs/scores.yaml``."""
+    """``configs/scores.yaml``. ``method`` names how scores count codes, and is written to every
+    ``sessions.csv`` row: ``hard_counts`` counts each unit's assigned codes. (Expected counts, the
+    sums of calibrated probabilities, agreed less with expert codes on AnnoMI validation sessions:
+    ``benchmarks/session_scores.py``.)"""
 
     version: int = Field(ge=1)
+    method: Literal["hard_counts"] = "hard_counts"
     scores: dict[str, ScoreSpec] = Field(default_factory=dict)
     distributions: dict[str, DistributionSpec] = Field(default_factory=dict)
     maps: dict[str, MapSpec] = Field(default_factory=dict)

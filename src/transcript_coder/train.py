@@ -30,6 +30,7 @@ from .codebook import Codebook, load_codebook
 from .configfile import StrictModel, read_yaml_mapping, validate_config
 from .corpora import SOURCE_COLUMN, codes_of, features_for, labelled_schemes, read_corpus
 from .errors import ConfigError, DataError
+from .frozen import FrozenStates
 from .metrics import SchemeReport, multi_label_report, single_label_report, tune_thresholds
 from .model import (CONFIG_KEY, HeadSpec, InputSpec, ModelInfo, MultiHeadClassifier, TranscriptModel,
                     build_encoder, load_model)
@@ -85,7 +86,9 @@ class TrainConfig(StrictModel):
     alone (AnnoMI client turns get emotion targets from the emotion teacher).
     ``encoder_layers`` keeps only the encoder's lower N layers (all-mpnet-base-v2 truncated to 6);
     ``freeze_layers`` freezes the embeddings and the lower N layers (no gradients, no optimiser
-    state), which makes a large encoder affordable. A run writes a checkpoint every
+    state), which makes a large encoder affordable; with ``cache_frozen`` the frozen part runs once
+    per input (in eval mode, so without dropout) and its token states are kept under
+    ``runs/frozen_states/`` for every later epoch, fold and run over the same encoder. A run writes a checkpoint every
     ``checkpoint_minutes`` (or every ``checkpoint_every`` steps) and ``train --resume`` continues
     from the last one, giving the same model as an uninterrupted run.
     """
@@ -120,6 +123,7 @@ class TrainConfig(StrictModel):
     precision: Literal["float32", "bfloat16"] = "float32"
     encoder_layers: int | None = Field(None, ge=1)
     freeze_layers: int = Field(0, ge=0)
+    cache_frozen: bool = False
     teachers: list[str] = Field(default_factory=list)
     distill_weight: float = Field(0.5, ge=0, le=1)
     distill_temperature: float = Field(2.0, gt=0)
@@ -364,11 +368,16 @@ def evaluate_dataset(model: TranscriptModel, dataset: Dataset, schemes: Sequence
                      batch_size: int = 64) -> dict[str, SchemeReport]:
     """Score ``model`` against the codes in ``dataset`` for every scheme both have."""
     schemes = [s for s in (schemes or model.schemes) if s in labelled_schemes(dataset)]
-    reports: dict[str, SchemeReport] = {}
     if not schemes:
-        return reports
+        return {}
     probs = model.predict_proba(dataset["text"], dataset["context"], schemes=schemes, batch_size=batch_size)
-    for scheme in schemes:
+    return reports_from_proba(model, dataset, probs)
+
+
+def reports_from_proba(model: TranscriptModel, dataset: Dataset, probs: dict[str, np.ndarray]) -> dict[str, SchemeReport]:
+    """Score probabilities (one row per ``dataset`` row) against the dataset's codes."""
+    reports: dict[str, SchemeReport] = {}
+    for scheme in probs:
         head = model.head(scheme)
         column = dataset[scheme]
         rows = [i for i, codes in enumerate(column) if codes]
@@ -380,6 +389,23 @@ def evaluate_dataset(model: TranscriptModel, dataset: Dataset, schemes: Sequence
             predicted = [head.labels[int(j)] for j in probs[scheme][rows].argmax(1)]
             reports[scheme] = single_label_report(scheme, head.labels, [column[i][0] for i in rows], predicted)
     return reports
+
+
+def _frozen_reports(model: TranscriptModel, dataset: Dataset, enc: dict[str, list], frozen: FrozenStates,
+                    config: TrainConfig, batch_size: int = 64) -> dict[str, SchemeReport]:
+    """:func:`evaluate_dataset` for a model whose lower layers are frozen, from their cached states."""
+    schemes = [s for s in config.schemes if s in labelled_schemes(dataset)]
+    module = model.module
+    device = module_device(module)
+    module.eval()
+    pooled = np.zeros((len(dataset), module.encoder.config.hidden_size), dtype=np.float32)
+    with torch.inference_mode():
+        for start in range(0, len(dataset), batch_size):
+            rows = list(range(start, min(len(dataset), start + batch_size)))
+            batch = model.tokenizer.pad({k: [enc[k][i] for i in rows] for k in enc}, return_tensors="pt")
+            pooled[rows] = module.pool_states(frozen.batch(rows, device), batch["attention_mask"].to(device),
+                                              batch["token_type_ids"].to(device), layers=config.freeze_layers).cpu().numpy()
+    return reports_from_proba(model, dataset, {s: model.head_proba(s, pooled) for s in schemes})
 
 
 def _selection_score(reports: dict[str, SchemeReport], schemes: Sequence[str]) -> float:
@@ -528,7 +554,9 @@ def prepare_encoder(encoder: torch.nn.Module, config: TrainConfig) -> None:
         if config.freeze_layers > len(encoder.encoder.layer):
             raise ConfigError("E002", path="train config", key="freeze_layers",
                               detail=f"{config.freeze_layers} > the encoder's {len(encoder.encoder.layer)} layers")
-        for part in [encoder.embeddings, *encoder.encoder.layer[:config.freeze_layers]]:
+        # MPNet's relative position bias feeds every layer, the frozen ones included.
+        bias = getattr(encoder.encoder, "relative_attention_bias", None)
+        for part in [encoder.embeddings, *encoder.encoder.layer[:config.freeze_layers], *([bias] if bias else [])]:
             for parameter in part.parameters():
                 parameter.requires_grad_(False)
 
@@ -670,6 +698,17 @@ def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str 
 
     enc = model.encode(train_set["text"], train_set["context"])
     lengths = np.array([len(ids) for ids in enc["input_ids"]])
+    frozen = valid_frozen = None
+    if config.cache_frozen:
+        if not config.freeze_layers or model.embeds_context:
+            raise ConfigError("E002", path="train config", key="cache_frozen",
+                              detail="needs freeze_layers >= 1 and context_mode pair")
+        store = runs_dir() / "frozen_states"
+        frozen = FrozenStates(model.module, enc, config.freeze_layers, store=store,
+                              pad_id=tokenizer.pad_token_id or 0, hook=hook)
+        valid_enc = model.encode(valid_set["text"], valid_set["context"])
+        valid_frozen = (valid_enc, FrozenStates(model.module, valid_enc, config.freeze_layers, store=store,
+                                                pad_id=tokenizer.pad_token_id or 0, hook=hook))
     targets = _Targets(train_set, heads)
     soft = _SoftTargets(config.teachers, train_set, heads, codebook) if config.teachers else None
     rows = np.flatnonzero(targets.labelled() | soft.covered()) if soft is not None else np.flatnonzero(targets.labelled())
@@ -751,8 +790,12 @@ def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str 
         batch = {k: v.to(device) for k, v in
                  tokenizer.pad({k: [enc[k][i] for i in batch_rows] for k in enc}, return_tensors="pt").items()}
         with autocast:
-            logits = module(batch["input_ids"], batch["attention_mask"],
-                            batch.get("token_type_ids") if not model.embeds_context else None, context=context)
+            if frozen is not None:
+                logits = module.classify(module.pool_states(frozen.batch(batch_rows, device), batch["attention_mask"],
+                                                            batch.get("token_type_ids"), layers=config.freeze_layers))
+            else:
+                logits = module(batch["input_ids"], batch["attention_mask"],
+                                batch.get("token_type_ids") if not model.embeds_context else None, context=context)
         logits = {k: v.float() for k, v in logits.items()}
         loss = torch.zeros((), device=device)
         for head in heads:
@@ -784,7 +827,8 @@ def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str 
         value = loss.item()
         state.ema = value if state.ema is None else 0.95 * state.ema + 0.05 * value
         if step % eval_interval == 0 or step == total_steps:
-            reports = evaluate_dataset(model, valid_set, config.schemes)
+            reports = (_frozen_reports(model, valid_set, *valid_frozen, config) if valid_frozen is not None
+                       else evaluate_dataset(model, valid_set, config.schemes))
             score = _selection_score(reports, selection)
             state.history.append({"step": step, "epoch": round(step / steps_per_epoch, 3),
                                   "loss": round(state.ema, 4), "selection_macro_f1": round(score, 4),

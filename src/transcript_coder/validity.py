@@ -106,6 +106,55 @@ def reference_validity(codebook: Codebook | None = None, score_config: ScoreConf
     score_config = score_config or load_score_config(codebook=codebook)
     labels = {k: u.codes["mi_relational"] for k, u in read_pass("mi_relational", "pass1", codebook).items()}
     sessions = annomi_sessions(annomi, labels)
+    return _score_validity(sessions, codebook, score_config, lambda spec: (
+        "team pass-1 mi_relational labels" if spec.numerator.scheme == "mi_relational" else "AnnoMI human codes"))
+
+
+def model_validity(model_dirs: Sequence[str | Path], codebook: Codebook | None = None,
+                   score_config: ScoreConfig | None = None, annomi: str | Path | None = None) -> list[ScoreValidity]:
+    """AUC (high vs low MI quality) of every score computed from *models'* codes on sessions they
+    were not trained on (:func:`held_out_sessions`)."""
+    codebook = codebook or load_codebook()
+    score_config = score_config or load_score_config(codebook=codebook)
+    sessions = held_out_sessions(model_dirs, codebook, annomi)
+    return _score_validity(sessions, codebook, score_config,
+                           lambda spec: f"model codes, {len(model_dirs)} held-out split(s)")
+
+
+def held_out_sessions(model_dirs: Sequence[str | Path], codebook: Codebook,
+                      annomi: str | Path | None = None) -> dict[str, tuple[str, list[CodedUtterance]]]:
+    """Each folder in ``model_dirs`` (the fold models of ``transcript-coder cv``, or one model
+    trained on a group split) codes the validation transcripts of its own training split, as
+    ``code`` codes units (the transcript's roles, the preceding turn as context); the held-out
+    sessions of all folders are pooled: ``{session_id: (mi_quality, coded units)}``."""
+    import json
+
+    from .classify import Predictions
+    from .codes import attach_codes
+    from .model import load_model
+    from .train import TrainConfig, load_splits
+
+    quality = {f"annomi-{tid}": q for tid, (q, _) in annomi_sessions(annomi).items()}
+    sessions: dict[str, tuple[str, list[CodedUtterance]]] = {}
+    for folder in map(Path, model_dirs):
+        config = TrainConfig.model_validate(json.loads((folder / "metrics.json").read_text(encoding="utf-8"))["config"])
+        if annomi is not None:
+            config = config.model_copy(update={"data": config.data.model_copy(update={"path": str(annomi)})})
+        held_out = load_splits(config, codebook).validation
+        model = load_model(folder, codebook)
+        probs = model.predict_proba(held_out["text"], held_out["context"])
+        n = len(held_out)
+        predictions = Predictions(n, {s: model.head(s).labels for s in probs}, probs,
+                                  {s: model.head(s).thresholds for s in probs if model.head(s).thresholds})
+        units = [Utterance(utterance_index=t, turn_index=t, speaker=role, role=role, text=text)
+                 for t, role, text in zip(held_out["turn_index"], held_out["role"], held_out["text"])]
+        for unit, session in zip(attach_codes(units, predictions, codebook), held_out["session_id"]):
+            sessions.setdefault(session, (quality[session], []))[1].append(unit)
+    return sessions
+
+
+def _score_validity(sessions: Mapping[str, tuple[str, list[CodedUtterance]]], codebook: Codebook,
+                    score_config: ScoreConfig, source_of) -> list[ScoreValidity]:
     summaries = {tid: (quality, summarize(tid, units, codebook, score_config).scores)
                  for tid, (quality, units) in sessions.items()}
     results = []
@@ -113,8 +162,7 @@ def reference_validity(codebook: Codebook | None = None, score_config: ScoreConf
         values = [(q, s[name]) for q, s in summaries.values() if s[name] is not None]
         high = [v for q, v in values if q == "high"]
         low = [v for q, v in values if q == "low"]
-        source = ("team pass-1 mi_relational labels" if spec.numerator.scheme == "mi_relational"
-                  else "AnnoMI human codes")
+        source = source_of(spec)
         lo_ci, hi_ci = bootstrap_interval(high, low)
         results.append(ScoreValidity(score=name, source=source, n_high=len(high), n_low=len(low), auc=auc(high, low),
                                      low_ci=lo_ci, high_ci=hi_ci,

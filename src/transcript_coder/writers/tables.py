@@ -188,7 +188,7 @@ def write_codes(path: str | Path, sessions: Iterable[CodedSession]) -> Path:
 def session_header(codebook: Codebook, scores: ScoreConfig) -> list[str]:
     """Columns of ``sessions.csv``: identity, roles, turns per role, scores, code counts, warnings."""
     counts = [f"n_{scheme}.{code}" for scheme in counted_schemes(codebook) for code in codebook[scheme].code_ids]
-    return [*SESSION_COLUMNS, *(f"turns_{role}" for role in ROLES), *scores.score_names(codebook),
+    return [*SESSION_COLUMNS, *(f"turns_{role}" for role in ROLES), "score_method", *scores.score_names(codebook),
             *scores.map_columns(codebook), *counts, "warnings"]
 
 
@@ -220,6 +220,7 @@ def session_row(session: CodedSession, summary: SessionSummary, codebook: Codebo
                          len(session.utterances), speakers, session.roles.method,
                          format_probability(summary.role_confidence)]
     row += [summary.turns_per_role.get(role, 0) for role in ROLES]
+    row.append(scores.method)
     row += [format_probability(summary.scores.get(name)) for name in scores.score_names(codebook)]
     row += map_cells(summary, codebook, scores)
     # A code the session could not get (no model provides its scheme) has an unknown count: empty.
