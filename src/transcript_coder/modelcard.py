@@ -53,6 +53,41 @@ def _calibration_block(calibration: dict) -> list[str]:
     return lines + [""]
 
 
+def _team_label_block(config, validation: dict[str, SchemeReport], codebook: Codebook) -> list[str]:
+    """For schemes trained on the team's own labels (``options: {team_labels: [...]}``): the model's
+    per-code F1 on validation next to the agreement of the two independent annotation passes."""
+    from .annotations import COLUMNS, PASSES, compare_passes, read_pass
+    from .errors import DataError
+
+    lines: list[str] = []
+    for source in [config.data, *config.extra_data]:
+        root = source.options.get("team_labels_dir")
+        for label_set in source.options.get("team_labels", []):
+            folder = Path(root) / label_set if root else None
+            try:
+                passes = [read_pass(label_set, name, codebook, folder) for name in ("pass1", "pass2")
+                          if name in PASSES[label_set]]
+            except (DataError, OSError) as exc:
+                lines += [f"Agreement of the `{label_set}` annotation passes could not be read: {exc}", ""]
+                continue
+            for scheme in COLUMNS[label_set].values():
+                if scheme not in validation or len(passes) < 2:
+                    continue
+                agreement = {c.code: c for c in compare_passes(codebook[scheme], *passes).codes}
+                report = validation[scheme]
+                lines += [f"## `{scheme}`: model against the annotators", "",
+                          f"Labels: the team's pass 1 (`data/annotations/{label_set}/`). Agreement: pass 1 against an "
+                          f"independent pass 2 over {next(iter(agreement.values())).n} units both coded.", "",
+                          "| code | validation support | model F1 | annotators' Cohen's kappa | Krippendorff's alpha |",
+                          "|---|---:|---:|---:|---:|"]
+                for code in report.labels:
+                    m, a = report.per_code[code], agreement.get(code)
+                    lines.append(f"| {code} | {m['support']} | {m['f1']:.3f} | "
+                                 f"{'n/a' if a is None else f'{a.kappa:.2f}'} | {'n/a' if a is None else f'{a.alpha:.2f}'} |")
+                lines.append("")
+    return lines
+
+
 def write_model_card(output: Path, config, metrics: dict, validation: dict[str, SchemeReport],
                      test: dict[str, SchemeReport], codebook: Codebook, command: str | None = None) -> Path:
     """Write ``README.md`` (the model card) into a saved model folder."""
@@ -92,6 +127,7 @@ def write_model_card(output: Path, config, metrics: dict, validation: dict[str, 
         "and inherit its biases (demonstration sessions, Reddit comments).", "",
     ]
     lines += _report_block("Validation", validation)
+    lines += _team_label_block(config, validation, codebook)
     lines += _calibration_block(metrics.get("calibration", {}))
     if test:
         lines += _report_block("Test", test)
