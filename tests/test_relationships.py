@@ -40,6 +40,15 @@ POSITIVE = [
     ("therapist", "Talking to you helps."),
     ("therapist", "I know you want me to quit."),
     ("therapist", "Like you said, one day at a time."),
+    ("therapist", "So what do you mean by that?"),
+    ("therapist", "Do you think my husband could come next time?"),
+    ("therapist", "I see where you're coming from."),
+    ("therapist", "You're-you're right, I suppose."),      # a transcribed stutter
+    ("therapist", "-you wouldn't get it."),                # a cut-off turn
+    ("therapist", "Thanks for the tips."),
+    ("therapist", "I'll come back and see you next week."),
+    ("professional", "Dr. Okafor gave me some pills."),
+    ("work_school", "My teammates count on me."),
 ]
 
 NEGATIVE = [
@@ -57,6 +66,11 @@ NEGATIVE = [
     ("therapist", "You know how it is."),            # generic 'you'
     ("therapist", "If you drink every day you get used to it."),
     ("therapist", "Thank you."),
+    ("therapist", "Okay. Thank you."),                     # politeness closing a turn
+    ("therapist", "Do you know what I mean?"),             # a filler
+    ("therapist", "My wife thinks I drink too much, you know."),
+    ("professional", "Mr. Smith from next door."),        # a name, not a professional title
+    ("sibling", "I-I don't have a brother-in-law."),       # hyphenated words survive the stutter rule
 ]
 
 
@@ -80,6 +94,16 @@ def test_several_labels_in_codebook_order_and_longest_match(tagger):
     assert tagger.tag(["My brother-in-law and my wife and my son."])[0] == ["partner", "child", "other_family"]
     [mention] = tagger.mentions("My brother-in-law came.")
     assert (mention.label, mention.text) == ("other_family", "brother-in-law")
+
+
+def test_stutters_and_cut_offs_are_spaced_but_hyphenated_words_kept():
+    from transcript_coder.relationships import unstutter
+
+    assert unstutter("You're-you're right") == "You're you're right"
+    assert unstutter("I-I get it, at-at home") == "I I get it, at at home"
+    assert unstutter("-you wouldn't") == " you wouldn't"
+    assert unstutter("starting to get-- Like") == "starting to get  Like"
+    assert unstutter("my ex-wife and step-mom") == "my ex-wife and step-mom"
 
 
 def test_batched_equals_one_by_one(tagger):

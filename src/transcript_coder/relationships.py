@@ -14,6 +14,7 @@ Registered as the tagger ``relationships_spacy.v1`` (:mod:`transcript_coder.tagg
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,18 @@ class RelationshipLexicon(StrictModel):
     possessives: list[str] = Field(min_length=1)
     self_descriptions: list[list[str]] = Field(default_factory=list)
     labels: dict[str, LabelLexicon]
+
+
+#: A word repeated across a hyphen, as transcripts write stutters: "I-I", "You're-you're", "at-at".
+_STUTTER = re.compile(r"\b([a-z]+(?:'[a-z]+)?)-(?=\1\b)", re.IGNORECASE)
+#: A dash that opens or closes a cut-off stretch of speech: "-you wouldn't", "starting to get--".
+_CUT = re.compile(r"(?:(?<=\s)|^)[-\u2013\u2014]+(?=\w)|(?<=\w)[-\u2013\u2014]+(?=\s|$)")
+
+
+def unstutter(text: str) -> str:
+    """``text`` with transcribed stutters and cut-off dashes spaced out, so the tokenizer sees the
+    words ("You're-you're right" -> "You're you're right"); hyphenated words are kept."""
+    return _CUT.sub(" ", _STUTTER.sub(r"\1 ", text))
 
 
 @dataclass(frozen=True)
@@ -90,8 +103,9 @@ class RelationshipTagger:
         self.self_descriptions_ = [tuple(w.lower() for w in words) for words in lexicon.self_descriptions]
 
     def mentions(self, text: str) -> list[Mention]:
-        """Every mention in ``text``, longest-first where matches overlap, in text order."""
-        return self.mentions_in(self.nlp_.make_doc(text))
+        """Every mention in ``text`` (after :func:`unstutter`), longest-first where matches
+        overlap, in text order."""
+        return self.mentions_in(self.nlp_.make_doc(unstutter(text)))
 
     def mentions_in(self, doc) -> list[Mention]:
         """Every mention in an already tokenized ``doc``."""
@@ -117,7 +131,7 @@ class RelationshipTagger:
     def tag(self, texts: Sequence[str]) -> list[list[str]]:
         """The labels each text mentions, in scheme (codebook) order."""
         result = []
-        for doc in self.nlp_.tokenizer.pipe(texts, batch_size=256):
+        for doc in self.nlp_.tokenizer.pipe((unstutter(t) for t in texts), batch_size=256):
             found = {m.label for m in self.mentions_in(doc)}
             result.append([label for label in self.labels if label in found])
         return result
