@@ -135,6 +135,27 @@ def test_cross_validate_trains_each_fold_once_and_writes_the_summary(tmp_path, m
     assert (out / "fold_0" / "model.safetensors").stat().st_mtime_ns != before
 
 
+def test_recorded_folds_count_as_done_on_another_machine(tmp_path, monkeypatch, fixtures, codebook):
+    """A fold's metrics kept in the record folder outlive its run folder: a new run folder (another
+    machine) trains only the folds not recorded, and the summary covers both."""
+    monkeypatch.setenv("TRANSCRIPT_CODER_RUNS", str(tmp_path / "runs"))
+    data = str(fixtures / "training" / "coded_sessions.csv")
+    config = _config(fixtures, data=DataConfig(format="coded_csv.v1", path=data), epochs=1, checkpoint_every=None)
+    record = tmp_path / "record"
+    first = cross_validate(config, folds=2, only=[0], out=tmp_path / "machine_a", record=record)
+    assert sorted(first["per_fold"]) == [0]
+    assert sorted(p.name for p in record.iterdir()) == ["cv.json", "fold_0.json", "fold_0.metrics.json"]
+    second = cross_validate(config, folds=2, out=tmp_path / "machine_b", record=record)
+    assert not (tmp_path / "machine_b" / "fold_0").exists()  # recorded: not retrained
+    assert (tmp_path / "machine_b" / "fold_1" / "metrics.json").is_file()
+    assert sorted(second["per_fold"]) == [0, 1] and second["per_fold"][0] == first["per_fold"][0]
+    assert json.loads((record / "cv.json").read_text(encoding="utf-8"))["summary"]["therapist_behaviour"]["n_folds"] == 2
+    # a record of another config does not count
+    changed = _config(fixtures, data=DataConfig(format="coded_csv.v1", path=data), epochs=1,
+                      checkpoint_every=None, learning_rate=1e-4)
+    assert cross_validate(changed, folds=2, only=[], out=tmp_path / "machine_c", record=record)["per_fold"] == {}
+
+
 def test_folds_refuse_a_source_with_a_fixed_validation_file(fixtures, codebook):
     from transcript_coder.errors import ConfigError
     from transcript_coder.train import load_splits

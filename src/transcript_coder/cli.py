@@ -123,7 +123,7 @@ def cv_cli(args: argparse.Namespace) -> int:
     config = load_train_config(args.config, overrides)
     only = [int(k) for k in args.only.split(",")] if args.only else None
     summary = cross_validate(config, folds=args.folds, only=only, out=args.out,
-                             hook=progress_hook(args.quiet), device=args.device)
+                             hook=progress_hook(args.quiet), device=args.device, record=args.record)
     print(format_summary(summary))
     return 0
 
@@ -400,6 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, default=5, help="number of folds, split by group (default 5)")
     p.add_argument("--only", help="comma-separated folds to train now (default: all); the summary covers those done")
     p.add_argument("--out", help="run folder (default: runs/cv/<name>)")
+    p.add_argument("--record", metavar="DIR",
+                   help="also keep each finished fold's metrics and stamp here (e.g. benchmarks/results/cv/<name>); "
+                        "a fold recorded here counts as done, so a cross-validation can span machines")
     p.add_argument("--device", default="auto", choices=DEVICES, help="auto, cpu, cuda or mps")
     p.add_argument("--threads", type=int)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key (dotted)")

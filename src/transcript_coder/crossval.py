@@ -5,6 +5,11 @@ One held-out split of 26 videos ranked two models the wrong way round, so compar
 once per fold (each fold resumable from its checkpoint; a fold whose ``metrics.json`` exists is not
 retrained, unless its ``fold.json`` stamp names another config or fold count) and writes ``cv.json``: every fold's validation macro-F1 per scheme, and their mean and
 standard deviation.
+
+Folds take long on a CPU, and a run folder does not outlive a machine. ``record`` names a small
+folder (kept in git: ``benchmarks/results/cv/<name>``) where every finished fold's ``metrics.json``
+and stamp are copied as ``fold_<k>.metrics.json`` / ``fold_<k>.json``; a fold recorded there with
+the same stamp counts as done, so a cross-validation can be finished across machines and sittings.
 """
 
 from __future__ import annotations
@@ -54,32 +59,51 @@ def summarize_folds(per_fold: dict[int, dict[str, float]]) -> dict:
     return summary
 
 
+def _recorded(record: Path | None, fold: int, stamp: dict) -> Path | None:
+    """The recorded ``metrics.json`` copy of this exact fold, if ``record`` holds one."""
+    if record is None:
+        return None
+    metrics, stamp_file = record / f"fold_{fold}.metrics.json", record / f"fold_{fold}.json"
+    if metrics.is_file() and stamp_file.is_file() and json.loads(stamp_file.read_text(encoding="utf-8")) == stamp:
+        return metrics
+    return None
+
+
 def cross_validate(config: TrainConfig, *, folds: int = 5, only: Sequence[int] | None = None,
                    out: str | Path | None = None, hook: ProgressHook | None = None,
-                   device: str | None = None) -> dict:
+                   device: str | None = None, record: str | Path | None = None) -> dict:
     """Train ``config`` on each fold of a grouped ``folds``-fold split; returns (and writes) the summary."""
     out = Path(out) if out is not None else runs_dir() / "cv" / config.name
     out.mkdir(parents=True, exist_ok=True)
+    record = Path(record) if record is not None else None
     for fold in (only if only is not None else range(folds)):
         cfg, stamp = fold_config(config, folds, fold, out), fold_stamp(config, folds, fold, out)
-        if _is_done(Path(cfg.output), stamp):
+        if _is_done(Path(cfg.output), stamp) or _recorded(record, fold, stamp):
             log.info("fold %d already trained (%s)", fold, cfg.output)
-            continue
-        log.info("training fold %d of %d into %s", fold, folds, cfg.output)
-        train(cfg, hook=hook, resume=True, device=device)
-        write_text(Path(cfg.output) / "fold.json", json.dumps(stamp, indent=2) + "\n")
+        else:
+            log.info("training fold %d of %d into %s", fold, folds, cfg.output)
+            train(cfg, hook=hook, resume=True, device=device)
+            write_text(Path(cfg.output) / "fold.json", json.dumps(stamp, indent=2) + "\n")
+        if record is not None and _is_done(Path(cfg.output), stamp) and not _recorded(record, fold, stamp):
+            write_text(record / f"fold_{fold}.metrics.json", (Path(cfg.output) / "metrics.json").read_text(encoding="utf-8"))
+            write_text(record / f"fold_{fold}.json", json.dumps(stamp, indent=2) + "\n")
     per_fold: dict[int, dict[str, float]] = {}
     seconds: dict[int, float] = {}
     for fold in range(folds):
+        stamp = fold_stamp(config, folds, fold, out)
         metrics_file = out / f"fold_{fold}" / "metrics.json"
-        if _is_done(metrics_file.parent, fold_stamp(config, folds, fold, out)):
+        if not _is_done(metrics_file.parent, stamp):
+            metrics_file = _recorded(record, fold, stamp)
+        if metrics_file is not None:
             metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
             per_fold[fold] = {s: r["macro_f1"] for s, r in metrics["validation"].items()}
             seconds[fold] = metrics.get("train_seconds", 0.0)
     summary = {"config": config.name, "folds": folds, "group": "source video (AnnoMI video_url) / data group",
                "seed": config.seed, "per_fold": per_fold, "train_seconds": seconds,
                "summary": summarize_folds(per_fold) if per_fold else {}}
-    write_text(out / "cv.json", json.dumps(summary, indent=2) + "\n")
+    for folder in (out, record):
+        if folder is out or (folder is not None and per_fold):  # a record's summary only covers its own folds
+            write_text(folder / "cv.json", json.dumps(summary, indent=2) + "\n")
     return summary
 
 
