@@ -64,7 +64,9 @@ def batch_rows(length: int, batch_size: int) -> int:
 
 
 def fixed_shape_batches(lengths: Sequence[int], max_length: int, batch_size: int):
-    """``(padded length, rows per batch, input indices)`` for every batch, bucket by bucket."""
+    """``(padded length, rows, input indices)`` for every batch, bucket by bucket: full batches of
+    :func:`batch_rows` rows, and a bucket's last batch padded to the next power of two rows (not to
+    a full batch: a short session's few inputs per bucket would otherwise cost a full batch each)."""
     buckets: dict[int, list[int]] = {}
     for i, n in enumerate(lengths):
         buckets.setdefault(bucket_length(n, max_length), []).append(i)
@@ -72,7 +74,8 @@ def fixed_shape_batches(lengths: Sequence[int], max_length: int, batch_size: int
         rows_per_batch = batch_rows(length, batch_size)
         members = buckets[length]
         for start in range(0, len(members), rows_per_batch):
-            yield length, rows_per_batch, members[start:start + rows_per_batch]
+            chunk = members[start:start + rows_per_batch]
+            yield length, min(rows_per_batch, 1 << (len(chunk) - 1).bit_length()), chunk
 
 
 @dataclass(frozen=True)
@@ -347,11 +350,12 @@ class TranscriptModel:
                     hook: Callable[[int], None] | None = None) -> np.ndarray:
         """Pooled vectors (float32, one row per encoded input) in fixed-shape batches.
 
-        Inputs are padded to their length bucket (:func:`bucket_length`) and every batch of a
-        bucket has the same number of rows (:func:`batch_rows`; a short last batch is filled with
-        a dummy input). So the arithmetic that produces an input's vector depends only on the input
-        itself, never on which other inputs share the call: coding a session alone, in a window of
-        many sessions, or on a Ray worker gives the same bits.
+        Inputs are padded to their length bucket (:func:`bucket_length`), and a batch has
+        :func:`batch_rows` rows or, the last of a bucket, a power of two of them (filled with a
+        dummy input). So every input runs in one of a few fixed shapes, and its vector does not
+        depend on which other inputs share the call: coding a session alone, in a window of many
+        sessions, or on a Ray worker gives the same bits (checked by the tests on this CPU, whose
+        matrix kernels give a row the same bits whatever the number of rows).
         """
         n = len(enc["input_ids"])
         hidden = self.module.encoder.config.hidden_size
