@@ -215,15 +215,22 @@ def test_a_units_probabilities_do_not_depend_on_the_other_units_in_the_call(join
             assert np.array_equal(mixed[scheme][len(others) // 2], rows[0]), scheme
 
 
-def test_fixed_shape_batches_cover_every_input_once_in_constant_shapes():
-    from transcript_coder.model import BATCH_TOKENS, fixed_shape_batches
+def test_fixed_shape_batches_cover_every_input_once_in_few_shapes():
+    """Full batches of a bucket share one shape; its last batch is padded to the next power of two
+    rows (so a short session's inputs cost little), never beyond a full batch."""
+    from transcript_coder.model import BATCH_TOKENS, batch_rows, fixed_shape_batches
 
     lengths = [3, 17, 16, 40, 128, 5, 90, 33, 64, 65] * 7
     seen, shapes = [], {}
     for length, rows_per_batch, rows in fixed_shape_batches(lengths, max_length=128, batch_size=64):
-        assert all(lengths[i] <= length for i in rows) and 1 <= len(rows) <= rows_per_batch
+        full = batch_rows(length, 64)
+        assert all(lengths[i] <= length for i in rows) and 1 <= len(rows) <= rows_per_batch <= full
         assert rows_per_batch * length <= max(BATCH_TOKENS, length)
-        assert shapes.setdefault(length, rows_per_batch) == rows_per_batch
+        assert rows_per_batch == full or (rows_per_batch & (rows_per_batch - 1) == 0 and rows_per_batch < 2 * len(rows))
+        shapes.setdefault(length, set()).add(rows_per_batch)
         seen += rows
     assert sorted(seen) == list(range(len(lengths)))
     assert set(shapes) == {16, 32, 48, 64, 96, 128}
+    assert all(len(rows) <= 2 for rows in shapes.values())  # a full batch and one last batch per bucket
+    # three inputs of one bucket run as a batch of 4 rows, not of a full 64
+    assert [(length, n) for length, n, _ in fixed_shape_batches([10, 12, 14], 128, 64)] == [(16, 4)]
