@@ -78,13 +78,14 @@ def cross_validate(config: TrainConfig, *, folds: int = 5, only: Sequence[int] |
     record = Path(record) if record is not None else None
     for fold in (only if only is not None else range(folds)):
         cfg, stamp = fold_config(config, folds, fold, out), fold_stamp(config, folds, fold, out)
-        if _is_done(Path(cfg.output), stamp) or _recorded(record, fold, stamp):
-            log.info("fold %d already trained (%s)", fold, cfg.output)
+        recorded = _recorded(record, fold, stamp)
+        if recorded is not None or _is_done(Path(cfg.output), stamp):
+            log.info("fold %d already trained (%s)", fold, recorded or cfg.output)
         else:
             log.info("training fold %d of %d into %s", fold, folds, cfg.output)
             train(cfg, hook=hook, resume=True, device=device)
             write_text(Path(cfg.output) / "fold.json", json.dumps(stamp, indent=2) + "\n")
-        if record is not None and _is_done(Path(cfg.output), stamp) and not _recorded(record, fold, stamp):
+        if record is not None and recorded is None and _is_done(Path(cfg.output), stamp):
             write_text(record / f"fold_{fold}.metrics.json", (Path(cfg.output) / "metrics.json").read_text(encoding="utf-8"))
             write_text(record / f"fold_{fold}.json", json.dumps(stamp, indent=2) + "\n")
     per_fold: dict[int, dict[str, float]] = {}

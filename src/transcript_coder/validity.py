@@ -129,9 +129,8 @@ def held_out_sessions(model_dirs: Sequence[str | Path], codebook: Codebook,
     sessions of all folders are pooled: ``{session_id: (mi_quality, coded units)}``."""
     import json
 
-    from .classify import Predictions
-    from .codes import attach_codes
-    from .model import load_model
+    from .classify import ModelSet
+    from .codes import attach_codes, wanted_schemes
     from .train import TrainConfig, load_splits
 
     quality = {f"annomi-{tid}": q for tid, (q, _) in annomi_sessions(annomi).items()}
@@ -141,13 +140,11 @@ def held_out_sessions(model_dirs: Sequence[str | Path], codebook: Codebook,
         if annomi is not None:
             config = config.model_copy(update={"data": config.data.model_copy(update={"path": str(annomi)})})
         held_out = load_splits(config, codebook).validation
-        model = load_model(folder, codebook)
-        probs = model.predict_proba(held_out["text"], held_out["context"])
-        n = len(held_out)
-        predictions = Predictions(n, {s: model.head(s).labels for s in probs}, probs,
-                                  {s: model.head(s).thresholds for s in probs if model.head(s).thresholds})
-        units = [Utterance(utterance_index=t, turn_index=t, speaker=role, role=role, text=text)
-                 for t, role, text in zip(held_out["turn_index"], held_out["role"], held_out["text"])]
+        units = [Utterance(utterance_index=t, turn_index=t, speaker=role, role=role, text=text, context=context)
+                 for t, role, text, context in zip(held_out["turn_index"], held_out["role"], held_out["text"],
+                                                   held_out["context"])]
+        # The pipeline's own prediction step: each unit gets the schemes its role needs.
+        predictions = ModelSet([folder], codebook).predict(units, [wanted_schemes(u.role, codebook) for u in units])
         for unit, session in zip(attach_codes(units, predictions, codebook), held_out["session_id"]):
             sessions.setdefault(session, (quality[session], []))[1].append(unit)
     return sessions
