@@ -75,9 +75,15 @@ def _team_label_block(config, validation: dict[str, SchemeReport], codebook: Cod
                     continue
                 agreement = {c.code: c for c in compare_passes(codebook[scheme], *passes).codes}
                 report = validation[scheme]
+                who = "; ".join(f"{name}: {', '.join(sorted({u.annotator for u in units.values()}))}"
+                                for name, units in zip(("pass 1", "pass 2"), passes))
+                # Our own label files (data/annotations) were coded by AI agents; a lab's own folder says its own.
+                by = ("coded against the written guide in `configs/annotation/` by AI annotation agents (not trained "
+                      "human MITI coders), each pass blind to the other; `data/annotations/README.md` says how"
+                      if root is None else f"from `{folder}`")
                 lines += [f"## `{scheme}`: model against the annotators", "",
-                          f"Labels: the team's pass 1 (`data/annotations/{label_set}/`). Agreement: pass 1 against an "
-                          f"independent pass 2 over {next(iter(agreement.values())).n} units both coded.", "",
+                          f"Labels: pass 1 of `{label_set}`, {by} (annotator ids {who}). Agreement: pass 1 against "
+                          f"the independent pass 2 over {next(iter(agreement.values())).n} units both coded.", "",
                           "| code | validation support | model F1 | annotators' Cohen's kappa | Krippendorff's alpha |",
                           "|---|---:|---:|---:|---:|"]
                 for code in report.labels:
