@@ -150,7 +150,8 @@ def evaluate_cli(args: argparse.Namespace) -> int:
     if args.data is None and args.config is None:
         raise UsageError("E402", detail="evaluate needs --data FILE or --config TRAIN_CONFIG")
     result = evaluate(args.model, args.data, args.format, config_path=args.config, split=args.split,
-                      schemes=args.scheme, json_path=args.json, device=args.device)
+                      schemes=args.scheme, json_path=args.json, device=args.device,
+                      fold=args.fold, folds=args.folds)
     print(result.table())
     if args.json:
         print(f"\nwrote {args.json}")
@@ -322,6 +323,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "cv": ("transcript-coder cv --config configs/train/annomi.yaml --folds 5",
            "transcript-coder cv --config configs/train/annomi.yaml --only 0,1   # two folds now, the rest later"),
     "evaluate": ("transcript-coder evaluate --model models/annomi --data coded_by_hand.csv",
+                 "transcript-coder evaluate --model runs/cv/annomi/fold_1 --config configs/train/annomi.yaml --fold 1",
                  "transcript-coder evaluate --reference human_coded/ --compare coded_run/"),
     "code": ("transcript-coder code sessions/ --out coded_run",
              "transcript-coder code --config published_run/run.json new_sessions/ --out recoded   # its options"),
@@ -414,6 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=DEVICES, help="auto, cpu, cuda or mps")
     p.add_argument("--config", help="training config: evaluate on its validation or test split")
     p.add_argument("--split", choices=["validation", "test"], default="validation")
+    p.add_argument("--fold", type=int, help="with --config: score this fold of its grouped split, as `cv` held it out")
+    p.add_argument("--folds", type=int, default=5, help="with --fold: the number of folds (default 5)")
     p.add_argument("--scheme", action="append", help="only these schemes")
     p.add_argument("--json", help="also write the report as JSON here")
     g = p.add_argument_group("agreement of two codings (instead of --model)")

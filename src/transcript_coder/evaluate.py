@@ -36,13 +36,16 @@ class Evaluation:
 def evaluate(model_path: str | Path, data_path: str | Path | None = None, data_format: str = "coded_csv.v1", *,
              config_path: str | Path | None = None, split: str = "validation",
              schemes: list[str] | None = None, codebook: Codebook | None = None,
-             json_path: str | Path | None = None, device: str | None = None) -> Evaluation:
+             json_path: str | Path | None = None, device: str | None = None,
+             fold: int | None = None, folds: int = 5) -> Evaluation:
     """Score the model at ``model_path``.
 
     Either on a labelled file (``data_path`` in a registered training-data format, default the
     generic coded CSV), or on the validation / test split a training config defines
     (``config_path`` + ``split``), which reproduces the numbers in the model card. ``device``:
-    ``auto`` (default), ``cpu``, ``cuda`` or ``mps``.
+    ``auto`` (default), ``cpu``, ``cuda`` or ``mps``. ``fold``: score fold ``fold`` of the config's
+    grouped ``folds``-fold split instead (as ``transcript-coder cv`` held it out), which re-scores a
+    cross-validation fold's model.
     """
     codebook = codebook or load_codebook()
     model = load_model(model_path, codebook)
@@ -50,11 +53,13 @@ def evaluate(model_path: str | Path, data_path: str | Path | None = None, data_f
     context = {"context_turns": model.info.inputs.context_turns}
     if config_path is not None:
         config = load_train_config(config_path)
+        if fold is not None:
+            config = config.model_copy(update={"data": config.data.model_copy(update={"folds": folds, "fold": fold})})
         splits = load_splits(config, codebook, context_turns=model.info.inputs.context_turns)
         if split == "test" and splits.test is None:
             raise ValueError(f"{config_path}: the config names no test_path")
         dataset = splits.test if split == "test" else splits.validation
-        description = f"{config_path} ({split} split)"
+        description = f"{config_path} ({split} split)" if fold is None else f"{config_path} (fold {fold} of {folds})"
     else:
         if data_path is None:
             raise ValueError("evaluate needs data_path or config_path")

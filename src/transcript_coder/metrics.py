@@ -117,9 +117,13 @@ def single_label_report(scheme: str, labels: Sequence[str], reference: Sequence[
 
 
 def multi_label_report(scheme: str, labels: Sequence[str], reference: Sequence[Sequence[str]],
-                       probabilities: np.ndarray, thresholds: Sequence[float]) -> SchemeReport:
-    """Scores for co-occurring codes: a code is predicted where its probability reaches its threshold
-    (and the top code always is, so every unit gets at least one)."""
+                       probabilities: np.ndarray, thresholds: Sequence[float], allow_empty: bool = False) -> SchemeReport:
+    """Scores for co-occurring codes: a code is predicted where its probability reaches its threshold.
+
+    ``allow_empty`` says whether a unit may carry no code at all (``mi_relational``: most carry none),
+    as the pipeline decides such a scheme. When it may not (GoEmotions, where ``neutral`` is a code),
+    the top code is always predicted too, so every unit gets at least one. Macro-F1 averages the
+    codes that occur in the reference or the predictions, as :func:`single_label_report` does."""
     labels = list(labels)
     index = {label: i for i, label in enumerate(labels)}
     gold = np.zeros((len(reference), len(labels)), dtype=int)
@@ -127,19 +131,23 @@ def multi_label_report(scheme: str, labels: Sequence[str], reference: Sequence[S
         for code in codes:
             gold[row, index[code]] = 1
     pred = (probabilities >= np.asarray(thresholds)[None, :]).astype(int)
-    pred[np.arange(len(pred)), probabilities.argmax(1)] = 1
+    if not allow_empty and len(pred):
+        pred[np.arange(len(pred)), probabilities.argmax(1)] = 1
     p, r, f, s = precision_recall_fscore_support(gold, pred, zero_division=0)
+    present = [j for j in range(len(labels)) if s[j] > 0 or pred[:, j].any()]
+    macro = float(np.mean([f[j] for j in present])) if present else 0.0
     single = [i for i, codes in enumerate(reference) if len(codes) == 1]
     top = single_label_report(scheme, labels, [reference[i][0] for i in single],
                               [labels[int(probabilities[i].argmax())] for i in single])
     return SchemeReport(scheme=scheme, labels=labels, n=len(reference), per_code=_per_code(labels, p, r, f, s),
-                        macro_f1=float(np.mean(f)), accuracy=float((gold == pred).all(1).mean()),
+                        macro_f1=macro, accuracy=float((gold == pred).all(1).mean()),
                         kappa=top.kappa, confusion=top.confusion, problem="multi_label", alpha=top.alpha)
 
 
 def tune_thresholds(reference: Sequence[Sequence[str]], labels: Sequence[str], probabilities: np.ndarray,
                     grid: Sequence[float] = tuple(np.round(np.arange(0.1, 0.91, 0.05), 2))) -> list[float]:
-    """Per-code thresholds that maximise each code's F1 on held-out data."""
+    """Per-code thresholds that maximise each code's F1 on held-out data. A code with no positive
+    unit there keeps 0.5: every threshold scores 0 on it, and the lowest would flood the codes."""
     index = {label: i for i, label in enumerate(labels)}
     gold = np.zeros((len(reference), len(labels)), dtype=bool)
     for row, codes in enumerate(reference):
@@ -147,6 +155,9 @@ def tune_thresholds(reference: Sequence[Sequence[str]], labels: Sequence[str], p
             gold[row, index[code]] = True
     best = []
     for j in range(len(labels)):
+        if not gold[:, j].any():
+            best.append(0.5)
+            continue
         scores = []
         for t in grid:
             pred = probabilities[:, j] >= t

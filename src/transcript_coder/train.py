@@ -383,8 +383,10 @@ def reports_from_proba(model: TranscriptModel, dataset: Dataset, probs: dict[str
         rows = [i for i, codes in enumerate(column) if codes]
         if head.problem == "multi_label":
             thresholds = head.thresholds or (0.5,) * len(head.labels)
-            reports[scheme] = multi_label_report(scheme, head.labels, [codes_of(column[i]) for i in rows],
-                                                 probs[scheme][rows], thresholds)
+            reference = [codes_of(column[i]) for i in rows]
+            # A scheme annotated with "no code" rows (NO_CODE) lets a unit carry none, as the pipeline decides it.
+            reports[scheme] = multi_label_report(scheme, head.labels, reference, probs[scheme][rows], thresholds,
+                                                 allow_empty=not all(reference))
         else:
             predicted = [head.labels[int(j)] for j in probs[scheme][rows].argmax(1)]
             reports[scheme] = single_label_report(scheme, head.labels, [column[i][0] for i in rows], predicted)
