@@ -144,10 +144,16 @@ def multi_label_report(scheme: str, labels: Sequence[str], reference: Sequence[S
                         kappa=top.kappa, confusion=top.confusion, problem="multi_label", alpha=top.alpha)
 
 
+#: Candidate multi-label thresholds: even steps of 0.25 in log-odds from -6 to 6 (0.0025 to 0.9975).
+#: A rare code trained with a large positive weight can need a threshold well above 0.9.
+THRESHOLD_GRID = tuple(float(round(1 / (1 + math.exp(-z)), 4)) for z in np.arange(-6.0, 6.01, 0.25))
+
+
 def tune_thresholds(reference: Sequence[Sequence[str]], labels: Sequence[str], probabilities: np.ndarray,
-                    grid: Sequence[float] = tuple(np.round(np.arange(0.1, 0.91, 0.05), 2))) -> list[float]:
-    """Per-code thresholds that maximise each code's F1 on held-out data. A code with no positive
-    unit there keeps 0.5: every threshold scores 0 on it, and the lowest would flood the codes."""
+                    grid: Sequence[float] = THRESHOLD_GRID) -> list[float]:
+    """Per-code thresholds that maximise each code's F1 on held-out data (the lowest of tied ones).
+    A code with no positive unit there keeps 0.5: every threshold scores 0 on it, and the lowest
+    would flood the codes."""
     index = {label: i for i, label in enumerate(labels)}
     gold = np.zeros((len(reference), len(labels)), dtype=bool)
     for row, codes in enumerate(reference):
