@@ -6,6 +6,7 @@ the same."""
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -110,6 +111,12 @@ def test_heads_trained_over_a_frozen_encoder_join_the_model_unchanged(tmp_path, 
     assert add_heads(tmp_path / "base", tmp_path / "donor", codebook) == ["mi_relational"]
     merged = load_model(tmp_path / "base", codebook)
     assert merged.schemes == ["therapist_behaviour", "mi_relational"]
+    # The donor's card and scores travel with its head.
+    card = (tmp_path / "base" / "README.md").read_text(encoding="utf-8")
+    assert card.startswith("# base") and "## Added heads: `mi_relational`" in card and "\n### Calibration" in card
+    metrics = json.loads((tmp_path / "base" / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["added_heads"]["mi_relational"]["validation"]["per_code"]["affirm"]["support"] > 0
+    assert "therapist_behaviour" in metrics["validation"]
     after = merged.predict_proba(texts, schemes=["therapist_behaviour", "mi_relational"])
     np.testing.assert_array_equal(after["therapist_behaviour"], before)  # the old head, bit for bit
     np.testing.assert_allclose(after["mi_relational"],

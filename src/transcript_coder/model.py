@@ -31,6 +31,7 @@ from .configfile import file_sha256
 from .devices import module_device
 from .errors import ModelError
 from .paths import base_encoder_path
+from .writers.atomic import write_text
 
 log = logging.getLogger(__name__)
 
@@ -571,6 +572,36 @@ def add_heads(target: str | Path, donor: str | Path, codebook: Codebook | None =
     save_file(merged, str(tmp_weights), metadata={"format": "pt"})
     tmp_config = target / "config.json.tmp"
     tmp_config.write_text(json.dumps(raw, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    documents = _added_head_documents(target, donor, list(theirs.schemes))
     tmp_weights.replace(target / "model.safetensors")
     tmp_config.replace(target / "config.json")
+    for name, text in documents.items():
+        write_text(target / name, text)
     return list(theirs.schemes)
+
+
+def _added_head_documents(target: Path, donor: Path, schemes: list[str]) -> dict[str, str]:
+    """The target's model card and ``metrics.json`` with the donor's added: the card gains an
+    "Added heads" section (the donor's card, headings one level down, so its data, annotators,
+    per-code scores and calibration stay with the weights), the metrics the donor's validation and
+    calibration entries for ``schemes`` under ``added_heads``. Missing files are skipped."""
+    documents: dict[str, str] = {}
+    card, donor_card = target / "README.md", donor / "README.md"
+    if card.is_file() and donor_card.is_file():
+        lines = donor_card.read_text(encoding="utf-8").splitlines()
+        body = [("#" + line) if line.startswith("#") else line for line in lines[1:]]
+        names = ", ".join(f"`{s}`" for s in schemes)
+        section = [f"## Added heads: {names}", "",
+                   f"Trained over this encoder frozen (every encoder weight bit-identical), by `{donor.name}`, "
+                   "and joined with `transcript-coder add-heads`. Its own card follows.", "", *body]
+        documents["README.md"] = card.read_text(encoding="utf-8").rstrip("\n") + "\n\n" + "\n".join(section).rstrip() + "\n"
+    metrics, donor_metrics = target / "metrics.json", donor / "metrics.json"
+    if metrics.is_file() and donor_metrics.is_file():
+        mine, theirs = (json.loads(f.read_text(encoding="utf-8")) for f in (metrics, donor_metrics))
+        added = mine.setdefault("added_heads", {})
+        for scheme in schemes:
+            added[scheme] = {"from": donor.name, "config": theirs.get("config", {}).get("name"),
+                             **{key: theirs[key][scheme] for key in ("validation", "calibration")
+                                if scheme in theirs.get(key, {})}}
+        documents["metrics.json"] = json.dumps(mine, indent=2) + "\n"
+    return documents
