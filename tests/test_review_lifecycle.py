@@ -206,3 +206,44 @@ def test_a_folder_with_old_style_ids_is_migrated_or_refused(tmp_path, model_set)
     code([data], out, models=model_set)
     assert not (out / "coded" / "session1.csv").exists()
     assert _reviewed(out / "coded" / "clientA~session1.csv") == {(0, "reviewed_therapist_behaviour"): "question"}
+
+
+def test_a_reviewed_workbook_imported_into_its_run_is_shown_there_and_survives_a_recode(tmp_path, model_set):
+    import openpyxl
+
+    from transcript_coder.review import review_export, review_import
+
+    data, out = _tree(tmp_path), tmp_path / "out"
+    code([data], out, models=model_set)
+    coded = out / "coded" / "clientA~session1.csv"
+    roles = [r["role"] for r in read_rows(coded)[1]]
+    therapist, client = roles.index("therapist"), roles.index("client")
+    second_client = roles.index("client", client + 1)
+    book = tmp_path / "review.xlsx"
+    review_export([out], book)
+    # After the export, a supervisor types into the coded CSV: one cell the workbook will also
+    # give (the workbook, imported later, is the later word) and one it will not.
+    _fill(coded, {(therapist, "reviewed_therapist_behaviour"): "question",
+                  (client, "reviewed_client_talk_type"): "sustain"})
+    workbook = openpyxl.load_workbook(book)
+    sheet = workbook["review"]
+    header = [c.value for c in sheet[1]]
+    rows = {(r[0].value, r[1].value): r for r in sheet.iter_rows(min_row=2)}
+    rows[("clientA/session1", therapist)][header.index("reviewed_therapist_behaviour")].value = "reflection"
+    rows[("clientA/session1", second_client)][header.index("reviewed_client_talk_type")].value = "change"
+    ghost = rows[("clientB/session1", 0)]
+    ghost[0].value = "clientC/session9"  # a session this run never coded
+    scheme, value = ("therapist_behaviour", "other") if ghost[4].value == "therapist" else ("client_talk_type", "neutral")
+    ghost[header.index("reviewed_" + scheme)].value = value
+    workbook.save(book)
+
+    result = review_import([book], into=out)
+    assert result.stored == {"clientA/session1": 2} and result.out is None
+    assert [e.code for e in result.unplaced] == ["E514"] and "clientC/session9" in str(result.unplaced[0])
+    expected = {(therapist, "reviewed_therapist_behaviour"): "reflection",
+                (client, "reviewed_client_talk_type"): "sustain",
+                (second_client, "reviewed_client_talk_type"): "change"}
+    assert _reviewed(coded) == expected
+    assert not (out / "reviews" / "sessions" / "clientC~session9.csv").exists()
+    code([data], out, CodeOptions(force=True), models=model_set)
+    assert _reviewed(coded) == expected

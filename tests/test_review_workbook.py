@@ -259,6 +259,11 @@ def test_cli_export_and_import(coded_out, tmp_path, capsys):
     assert "'OPEN' read as 'open'" in out and "1 reviewed (1 reviewed code(s))" in out
     assert main(["review", "export", str(coded_out), "--out", str(book), "--least-confident", "lots"]) == 2
     assert "E410" in capsys.readouterr().err
+    assert main(["review", "import", str(book)]) == 2  # neither --out nor --into: nothing to do
+    assert "E402" in capsys.readouterr().err
+    # --into a folder that is not a coding output (this fixture has no run.json): E509, nothing stored
+    assert main(["review", "import", str(book), "--into", str(coded_out)]) != 0
+    assert "E509" in capsys.readouterr().err and not (coded_out / "reviews").exists()
 
 
 def test_two_supervisors_workbooks_give_their_agreement(coded_out, tmp_path, capsys):

@@ -53,6 +53,7 @@ from pathlib import Path
 
 from . import __version__
 from .classify import ModelSet
+from .codings import CodedRow, text_hash
 from .codebook import Codebook, load_codebook
 from .coding import CodingResources
 from .configfile import file_sha256
@@ -60,7 +61,7 @@ from .engines import DEFAULT_MAX_INPUT_MB, DEFAULT_MAX_UNITS, DEFAULT_WINDOW_UNI
 from .engines.prepare import PreparedSession
 from .environment import environment
 from .writers.parquet import TABLE_FORMATS, require_pyarrow, write_parquet_tables
-from .errors import InputError, TranscriptCoderError, UsageError
+from .errors import DataError, InputError, TranscriptCoderError, UsageError
 from .inputs import InputFile, unreadable_reason
 from .paths import codebooks_dir
 from .progress import NullHook, ProgressHook
@@ -353,6 +354,69 @@ def write_session_csv(out: Path, coded: CodedSession, layout: str, previous: Cod
     placed, _ = review_store.placed_for(out, coded, layouts.get(layout))
     write_coded_session(path, coded, layout, placed)
     return problem
+
+
+@dataclass
+class StoredReviews:
+    """What :func:`store_reviews` did: reviewed cells kept per session (whose coded CSVs were
+    rewritten with them), and the rows it could not place (E514), which were not stored."""
+
+    cells: dict[str, int] = field(default_factory=dict)
+    unplaced: list[TranscriptCoderError] = field(default_factory=list)
+
+
+def store_reviews(out: str | Path, rows: Iterable[CodedRow]) -> StoredReviews:
+    """Keep the reviewed cells of ``rows`` (from review workbooks or coded CSVs) in the review store
+    of the coding folder ``out``, and rewrite their sessions' coded CSVs with the store merged in,
+    under the folder's lock, so they survive every later recode as typed cells do.
+
+    A cell is keyed by the text its unit had when it was coded (the session's state), so a workbook
+    whose text cells a spreadsheet changed still lands on the right unit. A cell replaces the stored
+    one of the same unit and scheme. A row whose session or ``utterance_index`` the folder does not
+    have is E514 in ``unplaced``, and nothing of it is stored.
+
+    Raises:
+        DataError: E509 when ``out`` is not a coding output folder.
+        UsageError: E416 when a run is writing to it; E406 when it cannot be written.
+    """
+    out = Path(out)
+    try:
+        layout = json.loads((out / "run.json").read_text(encoding="utf-8"))["config"]["layout"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise DataError("E509", path=out, missing="a readable run.json") from None
+    result = StoredReviews()
+    by_session: dict[str, list[CodedRow]] = {}
+    for row in rows:
+        if row.reviewed:
+            by_session.setdefault(row.session_id, []).append(row)
+    with output_folder(out):
+        for session_id, reviewed in by_session.items():
+            coded = _state_session(state_file(out, session_id))
+            texts = {u.utterance.utterance_index: u.utterance.text for u in coded.utterances} if coded else {}
+            cells = []
+            for row in reviewed:
+                if row.utterance_index not in texts:
+                    result.unplaced.append(TranscriptCoderError(
+                        "E514", path=row.path, row=row.row, session=session_id, index=row.utterance_index, out=out))
+                    continue
+                text = texts[row.utterance_index]
+                cells += [review_store.ReviewedCell(session_id=session_id, utterance_index=row.utterance_index,
+                                                    text_hash=text_hash(text), scheme=scheme, code=code, text=text)
+                          for scheme, code in row.reviewed.items()]
+            if not cells:
+                continue
+            path = coded_file(out, session_id)
+            problem = review_store.harvest(out, session_id, path, coded)  # cells typed into the CSV first
+            if problem is not None:
+                log.warning("%s", problem.message)
+            stored = {cell.key: cell for cell in review_store.load_reviews(out, session_id)}
+            stored.update({cell.key: cell for cell in cells})  # the imported review is the later word
+            review_store.save_reviews(out, session_id, stored.values())
+            placed, _ = review_store.placed_for(out, coded, layouts.get(layout))
+            write_coded_session(path, coded, layout, placed)
+            result.cells[session_id] = len(cells)
+            log.info("kept %d reviewed cell(s) of %s in %s", len(cells), session_id, review_store.store_file(out, session_id))
+    return result
 
 
 def read_state(path: Path) -> dict | None:

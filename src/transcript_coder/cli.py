@@ -181,8 +181,10 @@ def review_cli(args: argparse.Namespace) -> int:
                                  low_confidence=args.low_confidence, config_path=args.config)
         print(exported.report())
         return 0
+    if args.out is None and args.into is None:
+        raise UsageError("E402", detail="review import needs --out FILE.csv, --into CODED_RUN, or both")
     try:
-        result = review_import(args.files, args.out, only_reviewed=args.only_reviewed)
+        result = review_import(args.files, args.out, only_reviewed=args.only_reviewed, into=args.into)
     except ReviewError as exc:
         print(f"error: {exc.code}: {len(exc.problems)} invalid reviewed cell(s); nothing was written", file=sys.stderr)
         for problem in exc.problems:
@@ -192,6 +194,8 @@ def review_cli(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    for problem in result.unplaced:
+        print(f"warning: {problem}", file=sys.stderr)
     print(result.report())
     return 0
 
@@ -334,6 +338,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "review export": ("transcript-coder review export coded_run --out review.xlsx",
                       "transcript-coder review export coded_run --out queue.xlsx --least-confident 50"),
     "review import": ("transcript-coder review import review.xlsx --out corrections.csv",
+                      "transcript-coder review import review.xlsx --into coded_run   # keep them with the run",
                       "transcript-coder review import reviews/ --out corrections.csv --only-reviewed"),
     "encoders": ("transcript-coder encoders assemble all-mpnet-base-v2",),
     "encoders assemble": ("transcript-coder encoders assemble all-mpnet-base-v2",
@@ -518,7 +523,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--config", help="report config holding the threshold (default: configs/report.yaml)")
     q = add_command(review_sub, "import", parent="review", help="reviewed workbooks or coded CSVs -> training data (generic coded CSV)")
     q.add_argument("files", nargs="+", metavar="FILE", help="reviewed workbooks (.xlsx), coded CSVs, or folders of them")
-    q.add_argument("--out", required=True, help="training data CSV to write")
+    q.add_argument("--out", help="training data CSV to write")
+    q.add_argument("--into", metavar="CODED_RUN", help="also keep the reviewed codes in this coding output folder's "
+                   "review store and show them in its coded CSVs (they survive every recode)")
     q.add_argument("--only-reviewed", dest="only_reviewed", action="store_true",
                    help="keep only units in which a supervisor filled at least one reviewed_ cell")
 

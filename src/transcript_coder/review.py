@@ -39,7 +39,7 @@ from pathlib import Path
 from .codebook import NO_CODES, Codebook, Scheme, join_codes, load_codebook, split_codes
 from .codings import TEXT_HASH_COLUMN, CodedFile, CodedRow, read_coded_files, text_hash
 from .corpora import CODE_SEPARATOR, CODED_CSV_COLUMNS
-from .errors import DataError, UsageError
+from .errors import DataError, TranscriptCoderError, UsageError
 from .writers.tables import CONFIDENCE_SUFFIX, REVIEWED_PREFIX, write_csv
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,9 @@ class ReviewImport:
     out: Path | None = None
     notes: list[str] = field(default_factory=list)
     warnings: list[DataError] = field(default_factory=list)
+    into: Path | None = None
+    stored: dict[str, int] = field(default_factory=dict)
+    unplaced: list[TranscriptCoderError] = field(default_factory=list)
 
     @property
     def n_reviewed_cells(self) -> int:
@@ -89,8 +92,14 @@ class ReviewImport:
     def report(self) -> str:
         """One line for the terminal."""
         touched = sum(1 for u in self.units if u.reviewed)
-        return (f"read {len(self.files)} file(s): {len(self.units)} unit(s), {touched} reviewed "
-                f"({self.n_reviewed_cells} reviewed code(s)); wrote {self.out}")
+        line = (f"read {len(self.files)} file(s): {len(self.units)} unit(s), {touched} reviewed "
+                f"({self.n_reviewed_cells} reviewed code(s))")
+        if self.out is not None:
+            line += f"; wrote {self.out}"
+        if self.into is not None:
+            line += (f"; kept {sum(self.stored.values())} reviewed code(s) of {len(self.stored)} session(s) in "
+                     f"{self.into} (its coded CSVs show them, and every recode keeps them)")
+        return line
 
 
 def _code_key(value: str) -> str:
@@ -233,9 +242,11 @@ def correct_unit(row: CodedRow, codebook: Codebook) -> CorrectedUnit:
 
 
 def review_import(files: Sequence[str | Path], out: str | Path | None = None, *, only_reviewed: bool = False,
-                  codebook: Codebook | None = None) -> ReviewImport:
+                  codebook: Codebook | None = None, into: str | Path | None = None) -> ReviewImport:
     """Read reviewed coded tables (review workbooks, coded CSVs, or folders of them), validate them,
-    and write training data to ``out``.
+    and write training data to ``out``; with ``into`` (a coding output folder), also keep the
+    reviewed cells in that folder's review store and merge them into its coded CSVs
+    (:func:`transcript_coder.batch.store_reviews`; rows it cannot place are ``unplaced``).
 
     Code ids typed with other case or spacing are accepted (``notes`` says which); text cells that
     no longer match the coded text are ``warnings`` (E511). Nothing is written when any reviewed
@@ -262,6 +273,11 @@ def review_import(files: Sequence[str | Path], out: str | Path | None = None, *,
     if only_reviewed:
         units = [u for u in units if u.reviewed]
     result = ReviewImport(units=units, schemes=schemes, files=[f.path for f in coded], notes=notes, warnings=warnings)
+    if into is not None:
+        from .batch import store_reviews
+
+        stored = store_reviews(into, [row for f in coded for row in f.rows])
+        result.into, result.stored, result.unplaced = Path(into), stored.cells, stored.unplaced
     if out is not None:
         result.out = write_corrections(out, result)
         log.info("wrote %d unit(s) to %s", len(units), result.out)
