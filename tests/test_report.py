@@ -159,7 +159,8 @@ def test_report_with_a_human_coding_shows_agreement(coded, tmp_path):
     view = report(out, human=[human])
     page = (out / "report" / "index.html").read_text(encoding="utf-8")
     assert view.agreement.n_aligned == 20 and view.agreement.schemes["therapist_behaviour"].kappa == 1.0
-    assert 'id="agreement"' in page and '<tr data-scheme="therapist_behaviour"><td>therapist_behaviour</td><td class="num">10</td><td class="num">1.000</td>' in page
+    assert 'id="agreement"' in page and '<tr data-scheme="therapist_behaviour"><td>therapist_behaviour</td><td class="num">10</td><td class="num">1.000</td><td class="num">1.000</td>' in page
+    assert "<th>Cohen's kappa</th><th>Krippendorff's alpha</th>" in page
     report(out)  # leave the module's report as it was
 
 

@@ -269,7 +269,7 @@ def _agreement_section(view: ReportView) -> str:
     if result is None:
         return ""
     rows = [f"<tr data-scheme=\"{_e(s)}\"><td>{_e(s)}</td><td class=\"num\">{r.n}</td><td class=\"num\">{r.kappa:.3f}</td>"
-            f"<td class=\"num\">{r.macro_f1:.3f}</td><td class=\"num\">{r.accuracy:.3f}</td><td>"
+            f"<td class=\"num\">{r.alpha:.3f}</td><td class=\"num\">{r.macro_f1:.3f}</td><td class=\"num\">{r.accuracy:.3f}</td><td>"
             + ", ".join(f"{_e(code)} {m['f1']:.2f}" for code, m in r.per_code.items() if m["support"]) + "</td></tr>"
             for s, r in result.schemes.items()]
     icc_rows = [f"<tr data-score=\"{_e(name)}\"><td>{_e(view.score_labels.get(name, name))}</td><td class=\"num\">{a.n}</td>"
@@ -280,7 +280,7 @@ def _agreement_section(view: ReportView) -> str:
             f"<p class=\"note\">Human coding (reference): {_e(view.human)} ({_e(result.reference_columns)} columns). "
             f"{result.n_aligned} unit(s) aligned by session and utterance index; {len(result.only_reference)} only in "
             f"the human coding, {len(result.only_compare)} only in the model's.</p>\n"
-            "<table class=\"agreement\"><tr><th>Scheme</th><th>Units</th><th>Cohen's kappa</th><th>Macro-F1</th>"
+            "<table class=\"agreement\"><tr><th>Scheme</th><th>Units</th><th>Cohen's kappa</th><th>Krippendorff's alpha</th><th>Macro-F1</th>"
             "<th>Accuracy</th><th>F1 per code</th></tr>\n" + "\n".join(rows) + "</table>\n"
             "<table class=\"icc\"><tr><th>Score</th><th>Sessions</th><th>ICC(2,1)</th><th>ICC(3,1)</th></tr>\n"
             + "\n".join(icc_rows) + "</table>")
