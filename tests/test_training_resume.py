@@ -128,6 +128,17 @@ def test_cross_validate_trains_each_fold_once_and_writes_the_summary(tmp_path, m
     before = (out / "fold_0" / "model.safetensors").stat().st_mtime_ns
     cross_validate(config, folds=2, out=out)  # done folds are not retrained
     assert (out / "fold_0" / "model.safetensors").stat().st_mtime_ns == before
+    # evaluate --fold re-scores a fold's model on the fold cv held out, as its metrics say
+    import yaml
+
+    from transcript_coder.evaluate import evaluate
+
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(config.model_dump(mode="json")), encoding="utf-8")
+    again = evaluate(out / "fold_1", config_path=config_file, fold=1, folds=2)
+    for scheme in ("therapist_behaviour", "client_talk_type"):
+        assert again.reports[scheme].macro_f1 == pytest.approx(metrics["validation"][scheme]["macro_f1"])
+        assert again.reports[scheme].n == metrics["validation"][scheme]["n"]
     # a fold trained under another config is retrained, not summarised as if it were this one's
     changed = _config(fixtures, data=DataConfig(format="coded_csv.v1", path=data), epochs=1,
                       checkpoint_every=None, learning_rate=1e-4)
