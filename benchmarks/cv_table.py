@@ -1,0 +1,82 @@
+"""The grouped cross-validation records side by side: per variant, the folds done and each scheme's
+mean and spread, then every pair of variants on the folds both have (the paired difference, fold
+by fold), so two variants are compared on the same held-out transcripts only.
+
+Reads the records ``transcript-coder cv --record DIR`` keeps in git (``benchmarks/results/cv/<name>/
+fold_<k>.metrics.json``); prints Markdown.
+
+    python benchmarks/cv_table.py [--schemes therapist_behaviour client_talk_type] [DIR ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+
+RECORDS = Path(__file__).resolve().parent / "results" / "cv"
+SCHEMES = ("therapist_behaviour", "client_talk_type", "speaker_role", "mi_relational")
+
+
+def fold_scores(record: Path) -> dict[int, dict[str, float]]:
+    """``{fold: {scheme: macro-F1}}`` of one record folder."""
+    scores = {}
+    for path in sorted(record.glob("fold_*.metrics.json")):
+        fold = int(path.name.split(".")[0].split("_")[1])
+        validation = json.loads(path.read_text(encoding="utf-8"))["validation"]
+        scores[fold] = {scheme: report["macro_f1"] for scheme, report in validation.items()}
+    return scores
+
+
+def spread(values: list[float]) -> str:
+    """``mean ± sd`` (sd with ddof=1; just the value for one fold)."""
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
+
+
+def variant_table(records: dict[str, dict[int, dict[str, float]]], schemes: list[str]) -> list[str]:
+    lines = ["| variant | folds | " + " | ".join(schemes) + " |", "|---|---|" + "---|" * len(schemes)]
+    for name, folds in records.items():
+        cells = []
+        for scheme in schemes:
+            values = [folds[k][scheme] for k in sorted(folds) if scheme in folds[k]]
+            cells.append(spread(values) if values else "")
+        lines.append(f"| `{name}` | {', '.join(map(str, sorted(folds)))} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def paired_table(records: dict[str, dict[int, dict[str, float]]], schemes: list[str]) -> list[str]:
+    lines = ["| A − B | common folds | " + " | ".join(schemes) + " |", "|---|---|" + "---|" * len(schemes)]
+    for (a, fa), (b, fb) in combinations(records.items(), 2):
+        common = sorted(set(fa) & set(fb))
+        if not common:
+            continue
+        cells = []
+        for scheme in schemes:
+            diffs = [fa[k][scheme] - fb[k][scheme] for k in common if scheme in fa[k] and scheme in fb[k]]
+            cells.append(" / ".join(f"{d:+.3f}" for d in diffs) if diffs else "")
+        if not any(cells):  # the two variants share no scheme
+            continue
+        lines.append(f"| `{a}` − `{b}` | {', '.join(map(str, common))} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("records", nargs="*", type=Path, help=f"record folders (default: every folder in {RECORDS})")
+    parser.add_argument("--schemes", nargs="+", default=list(SCHEMES))
+    args = parser.parse_args()
+    folders = args.records or sorted(p for p in RECORDS.iterdir() if p.is_dir())
+    records = {folder.name: fold_scores(folder) for folder in folders}
+    records = {name: folds for name, folds in records.items() if folds}
+    print("\n".join(variant_table(records, args.schemes)))
+    print()
+    print("\n".join(paired_table(records, args.schemes)))
+
+
+if __name__ == "__main__":
+    main()
