@@ -221,8 +221,8 @@ def test_a_reviewed_workbook_imported_into_its_run_is_shown_there_and_survives_a
     second_client = roles.index("client", client + 1)
     book = tmp_path / "review.xlsx"
     review_export([out], book)
-    # After the export, a supervisor types into the coded CSV: one cell the workbook will also
-    # give (the workbook, imported later, is the later word) and one it will not.
+    # After the export, a supervisor types into the coded CSV: one cell the workbook will give
+    # another code (what is kept is never replaced by an import) and one it will not give.
     _fill(coded, {(therapist, "reviewed_therapist_behaviour"): "question",
                   (client, "reviewed_client_talk_type"): "sustain"})
     workbook = openpyxl.load_workbook(book)
@@ -231,6 +231,10 @@ def test_a_reviewed_workbook_imported_into_its_run_is_shown_there_and_survives_a
     rows = {(r[0].value, r[1].value): r for r in sheet.iter_rows(min_row=2)}
     rows[("clientA/session1", therapist)][header.index("reviewed_therapist_behaviour")].value = "reflection"
     rows[("clientA/session1", second_client)][header.index("reviewed_client_talk_type")].value = "change"
+    # a unit whose text changed since the export (its hidden hash no longer matches any unit)
+    moved = rows[("clientA/session1", roles.index("therapist", therapist + 1))]
+    moved[header.index("reviewed_therapist_behaviour")].value = "other"
+    moved[header.index("text_hash")].value = "0" * 16
     ghost = rows[("clientB/session1", 0)]
     ghost[0].value = "clientC/session9"  # a session this run never coded
     scheme, value = ("therapist_behaviour", "other") if ghost[4].value == "therapist" else ("client_talk_type", "neutral")
@@ -238,9 +242,12 @@ def test_a_reviewed_workbook_imported_into_its_run_is_shown_there_and_survives_a
     workbook.save(book)
 
     result = review_import([book], into=out)
-    assert result.stored == {"clientA/session1": 2} and result.out is None
-    assert [e.code for e in result.unplaced] == ["E514"] and "clientC/session9" in str(result.unplaced[0])
-    expected = {(therapist, "reviewed_therapist_behaviour"): "reflection",
+    assert result.stored == {"clientA/session1": 1} and result.out is None
+    assert sorted(e.code for e in result.unplaced) == ["E515", "E515", "E516"]
+    conflict = next(e for e in result.unplaced if e.code == "E516")
+    assert conflict.fields["kept"] == "question" and conflict.fields["value"] == "reflection"
+    assert any("clientC/session9" in str(e) for e in result.unplaced)
+    expected = {(therapist, "reviewed_therapist_behaviour"): "question",
                 (client, "reviewed_client_talk_type"): "sustain",
                 (second_client, "reviewed_client_talk_type"): "change"}
     assert _reviewed(coded) == expected

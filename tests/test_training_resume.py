@@ -12,6 +12,7 @@ from datasets import Dataset
 from safetensors.numpy import load_file
 
 from transcript_coder.crossval import cross_validate, summarize_folds
+from transcript_coder.errors import UsageError
 from transcript_coder.progress import NullHook, RecordingHook
 from transcript_coder.train import (DataConfig, TrainConfig, checkpoint_path, group_folds, split_by_fold,
                                     train)
@@ -135,10 +136,13 @@ def test_cross_validate_trains_each_fold_once_and_writes_the_summary(tmp_path, m
 
     config_file = tmp_path / "config.yaml"
     config_file.write_text(yaml.safe_dump(config.model_dump(mode="json")), encoding="utf-8")
-    again = evaluate(out / "fold_1", config_path=config_file, fold=1, folds=2)
+    again = evaluate(out / "fold_1", config_path=config_file, fold=1)  # 2 folds, from its fold.json
     for scheme in ("therapist_behaviour", "client_talk_type"):
         assert again.reports[scheme].macro_f1 == pytest.approx(metrics["validation"][scheme]["macro_f1"])
         assert again.reports[scheme].n == metrics["validation"][scheme]["n"]
+    with pytest.raises(UsageError) as err:  # the fold it trained on would be scored as held out
+        evaluate(out / "fold_1", config_path=config_file, fold=0)
+    assert err.value.code == "E402" and "fold 1 of 2" in str(err.value)
     # a fold trained under another config is retrained, not summarised as if it were this one's
     changed = _config(fixtures, data=DataConfig(format="coded_csv.v1", path=data), epochs=1,
                       checkpoint_every=None, learning_rate=1e-4)

@@ -358,11 +358,12 @@ def write_session_csv(out: Path, coded: CodedSession, layout: str, previous: Cod
 
 @dataclass
 class StoredReviews:
-    """What :func:`store_reviews` did: reviewed cells kept per session (whose coded CSVs were
-    rewritten with them), and the rows it could not place (E514), which were not stored."""
+    """What :func:`store_reviews` did: per session, the reviewed cells newly kept (its coded CSV was
+    rewritten with them); the cells it did not store and why (E515, E516); and warnings (E424)."""
 
     cells: dict[str, int] = field(default_factory=dict)
     unplaced: list[TranscriptCoderError] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
 
 
 def store_reviews(out: str | Path, rows: Iterable[CodedRow]) -> StoredReviews:
@@ -370,52 +371,93 @@ def store_reviews(out: str | Path, rows: Iterable[CodedRow]) -> StoredReviews:
     of the coding folder ``out``, and rewrite their sessions' coded CSVs with the store merged in,
     under the folder's lock, so they survive every later recode as typed cells do.
 
-    A cell is keyed by the text its unit had when it was coded (the session's state), so a workbook
-    whose text cells a spreadsheet changed still lands on the right unit. A cell replaces the stored
-    one of the same unit and scheme. A row whose session or ``utterance_index`` the folder does not
-    have is E514 in ``unplaced``, and nothing of it is stored.
+    A row's unit is found by the hash of its text (the workbook's hidden hash, else the row's text)
+    against the session's current coding: the unit at its ``utterance_index`` when the texts agree,
+    else the one unit with that text (it moved), else none: the session was recoded since the file
+    was written, and the row's cells are E515, not stored. So are cells of a scheme the run's coded
+    CSVs have no ``reviewed_`` column for, and rows of a session the folder has not coded. Nothing
+    kept is ever replaced: cells typed into the coded CSVs are kept first, and a cell that differs
+    from a kept one is E516 (type it into the coded CSV to replace the kept one).
 
     Raises:
         DataError: E509 when ``out`` is not a coding output folder.
         UsageError: E416 when a run is writing to it; E406 when it cannot be written.
     """
+    from .writers.workbook import cell_text
+
     out = Path(out)
-    try:
-        layout = json.loads((out / "run.json").read_text(encoding="utf-8"))["config"]["layout"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise DataError("E509", path=out, missing="a readable run.json") from None
+    if not (out / "run.json").is_file():
+        raise DataError("E509", path=out, missing="run.json")
     result = StoredReviews()
     by_session: dict[str, list[CodedRow]] = {}
     for row in rows:
         if row.reviewed:
             by_session.setdefault(row.session_id, []).append(row)
     with output_folder(out):
+        try:
+            layout = json.loads((out / "run.json").read_text(encoding="utf-8"))["config"]["layout"]
+            columns = set(review_store.reviewed_schemes(layouts.get(layout)))
+        except (OSError, ValueError, KeyError, TypeError):
+            raise DataError("E509", path=out, missing="a readable run.json") from None
+
+        def refuse(row: CodedRow, detail: str, scheme: str | None = None) -> None:
+            column = f"reviewed_{scheme}" if scheme else "codes"
+            result.unplaced.append(TranscriptCoderError("E515", path=row.path, row=row.row, column=column,
+                                                        session=row.session_id, index=row.utterance_index,
+                                                        out=out, detail=detail))
+
         for session_id, reviewed in by_session.items():
-            coded = _state_session(state_file(out, session_id))
-            texts = {u.utterance.utterance_index: u.utterance.text for u in coded.utterances} if coded else {}
-            cells = []
-            for row in reviewed:
-                if row.utterance_index not in texts:
-                    result.unplaced.append(TranscriptCoderError(
-                        "E514", path=row.path, row=row.row, session=session_id, index=row.utterance_index, out=out))
-                    continue
-                text = texts[row.utterance_index]
-                cells += [review_store.ReviewedCell(session_id=session_id, utterance_index=row.utterance_index,
-                                                    text_hash=text_hash(text), scheme=scheme, code=code, text=text)
-                          for scheme, code in row.reviewed.items()]
-            if not cells:
+            try:
+                coded = _state_session(state_file(out, session_id))
+            except (KeyError, TypeError, ValueError):
+                coded = None
+            if coded is None:
+                for row in reviewed:
+                    refuse(row, "the folder holds no readable coding of this session")
                 continue
+            texts = {u.utterance.utterance_index: u.utterance.text for u in coded.utterances}
+            hashes = {index: text_hash(cell_text(text)) for index, text in texts.items()}
+            by_hash: dict[str, list[int]] = {}
+            for index, digest in hashes.items():
+                by_hash.setdefault(digest, []).append(index)
             path = coded_file(out, session_id)
             problem = review_store.harvest(out, session_id, path, coded)  # cells typed into the CSV first
             if problem is not None:
-                log.warning("%s", problem.message)
+                result.warnings.append(problem)
             stored = {cell.key: cell for cell in review_store.load_reviews(out, session_id)}
-            stored.update({cell.key: cell for cell in cells})  # the imported review is the later word
-            review_store.save_reviews(out, session_id, stored.values())
+            added = 0
+            for row in reviewed:
+                digest = row.text_hash or text_hash(cell_text(row.text))
+                if hashes.get(row.utterance_index) == digest:
+                    index = row.utterance_index
+                elif len(by_hash.get(digest, ())) == 1:
+                    index = by_hash[digest][0]
+                else:
+                    refuse(row, "its text is not the text of any one unit of the session's current coding "
+                                "(was the session recoded after this file was written?)")
+                    continue
+                for scheme, code in row.reviewed.items():
+                    if scheme not in columns:
+                        refuse(row, f"the run's coded CSVs ({layout}) have no column reviewed_{scheme}", scheme)
+                        continue
+                    cell = review_store.ReviewedCell(session_id=session_id, utterance_index=index,
+                                                     text_hash=text_hash(texts[index]), scheme=scheme, code=code,
+                                                     text=texts[index])
+                    kept = stored.get(cell.key)
+                    if kept is not None and kept.code != code:
+                        result.unplaced.append(TranscriptCoderError(
+                            "E516", path=row.path, row=row.row, session=session_id, index=index, out=out,
+                            column=f"reviewed_{scheme}", kept=kept.code, value=code, coded=path))
+                    elif kept is None:
+                        stored[cell.key] = cell
+                        added += 1
+            if added:
+                review_store.save_reviews(out, session_id, stored.values())
+                result.cells[session_id] = added
+                log.info("kept %d reviewed cell(s) of %s in %s", added, session_id,
+                         review_store.store_file(out, session_id))
             placed, _ = review_store.placed_for(out, coded, layouts.get(layout))
             write_coded_session(path, coded, layout, placed)
-            result.cells[session_id] = len(cells)
-            log.info("kept %d reviewed cell(s) of %s in %s", len(cells), session_id, review_store.store_file(out, session_id))
     return result
 
 

@@ -422,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="training config: evaluate on its validation or test split")
     p.add_argument("--split", choices=["validation", "test"], default="validation")
     p.add_argument("--fold", type=int, help="with --config: score this fold of its grouped split, as `cv` held it out")
-    p.add_argument("--folds", type=int, default=5, help="with --fold: the number of folds (default 5)")
+    p.add_argument("--folds", type=int, help="with --fold: the number of folds (default: the model's fold.json, else 5)")
     p.add_argument("--scheme", action="append", help="only these schemes")
     p.add_argument("--json", help="also write the report as JSON here")
     g = p.add_argument_group("agreement of two codings (instead of --model)")

@@ -145,6 +145,11 @@ class Errors:
     E513 = "{path}: reading and writing .xlsx workbooks needs openpyxl: pip install openpyxl ({detail})"
     E514 = ("{path} row {row}: reviewed unit (session '{session}', utterance_index {index}) is not in the "
             "coded output {out}; its reviewed codes cannot be placed")
+    E515 = ("{path} row {row}: the reviewed {column} of session '{session}', utterance_index {index} was not "
+            "stored in {out}: {detail}")
+    E516 = ("{path} row {row}: session '{session}', utterance_index {index}: {out} already keeps {column}="
+            "'{kept}' (typed into its coded CSV or imported before), so this file's '{value}' was not stored; "
+            "to replace it, type the new code into {coded}")
     E520 = "{path} row {row}, column '{column}': '{value}' is not a code of scheme '{scheme}' (codes: {codes})"
     E521 = ("{path} row {row}: transcript {transcript} utterance {utterance} is labelled twice in this pass "
             "(also row {other})")

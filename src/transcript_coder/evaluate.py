@@ -12,6 +12,7 @@ from .corpora import read_corpus
 from .metrics import SchemeReport
 from .devices import resolve_device
 from .model import load_model
+from .errors import UsageError
 from .train import evaluate_dataset, load_splits, load_train_config
 
 
@@ -37,7 +38,7 @@ def evaluate(model_path: str | Path, data_path: str | Path | None = None, data_f
              config_path: str | Path | None = None, split: str = "validation",
              schemes: list[str] | None = None, codebook: Codebook | None = None,
              json_path: str | Path | None = None, device: str | None = None,
-             fold: int | None = None, folds: int = 5) -> Evaluation:
+             fold: int | None = None, folds: int | None = None) -> Evaluation:
     """Score the model at ``model_path``.
 
     Either on a labelled file (``data_path`` in a registered training-data format, default the
@@ -45,8 +46,15 @@ def evaluate(model_path: str | Path, data_path: str | Path | None = None, data_f
     (``config_path`` + ``split``), which reproduces the numbers in the model card. ``device``:
     ``auto`` (default), ``cpu``, ``cuda`` or ``mps``. ``fold``: score fold ``fold`` of the config's
     grouped ``folds``-fold split instead (as ``transcript-coder cv`` held it out), which re-scores a
-    cross-validation fold's model.
+    cross-validation fold's model; ``folds`` defaults to the fold count the model's ``fold.json``
+    (written by ``cv``) records, else 5.
+
+    Raises:
+        UsageError: E402 for ``fold`` without ``config_path``, a test split with ``fold``, or a fold
+            that is not the one the model's ``fold.json`` says it was validated on.
     """
+    if fold is not None:
+        folds = _check_fold(Path(model_path), config_path, split, fold, folds)
     codebook = codebook or load_codebook()
     model = load_model(model_path, codebook)
     model.module.to(resolve_device(device))
@@ -65,7 +73,23 @@ def evaluate(model_path: str | Path, data_path: str | Path | None = None, data_f
             raise ValueError("evaluate needs data_path or config_path")
         dataset = read_corpus(data_format, data_path, codebook, **context)
         description = str(data_path)
-    result = Evaluation(str(model_path), description, evaluate_dataset(model, dataset, schemes))
+    result = Evaluation(str(model_path), description, evaluate_dataset(model, dataset, schemes, codebook=codebook))
     if json_path is not None:
         Path(json_path).write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
     return result
+
+
+def _check_fold(model_path: Path, config_path: str | Path | None, split: str, fold: int, folds: int | None) -> int:
+    """The fold count to score ``fold`` with; E402 when the request cannot score that fold's
+    held-out transcripts (no config, the test split, or not the fold the model's stamp records)."""
+    if config_path is None:
+        raise UsageError("E402", detail="--fold needs --config, the training config the folds were made from")
+    if split == "test":
+        raise UsageError("E402", detail="--fold scores a cross-validation fold; it has no test split")
+    stamp_file = model_path / "fold.json"
+    stamp = json.loads(stamp_file.read_text(encoding="utf-8")) if stamp_file.is_file() else {}
+    folds = folds or stamp.get("folds") or 5
+    if stamp and (stamp.get("fold"), stamp.get("folds")) != (fold, folds):
+        raise UsageError("E402", detail=f"{model_path} was validated on fold {stamp.get('fold')} of "
+                                        f"{stamp.get('folds')} ({stamp_file}), not fold {fold} of {folds}")
+    return folds

@@ -120,10 +120,11 @@ def multi_label_report(scheme: str, labels: Sequence[str], reference: Sequence[S
                        probabilities: np.ndarray, thresholds: Sequence[float], allow_empty: bool = False) -> SchemeReport:
     """Scores for co-occurring codes: a code is predicted where its probability reaches its threshold.
 
-    ``allow_empty`` says whether a unit may carry no code at all (``mi_relational``: most carry none),
-    as the pipeline decides such a scheme. When it may not (GoEmotions, where ``neutral`` is a code),
-    the top code is always predicted too, so every unit gets at least one. Macro-F1 averages the
-    codes that occur in the reference or the predictions, as :func:`single_label_report` does."""
+    ``allow_empty`` says whether a unit may carry no code at all: a scheme the codebook marks
+    multi-label (``mi_relational``: most units carry none), decided by thresholds alone. When it may
+    not (the GoEmotions heads, whose schemes the pipeline codes with the top code), the top code is
+    always predicted too, so every unit gets at least one. Macro-F1 averages the codes that occur in
+    the reference or the predictions, as :func:`single_label_report` does."""
     labels = list(labels)
     index = {label: i for i, label in enumerate(labels)}
     gold = np.zeros((len(reference), len(labels)), dtype=int)
@@ -144,9 +145,10 @@ def multi_label_report(scheme: str, labels: Sequence[str], reference: Sequence[S
                         kappa=top.kappa, confusion=top.confusion, problem="multi_label", alpha=top.alpha)
 
 
-#: Candidate multi-label thresholds: even steps of 0.25 in log-odds from -6 to 6 (0.0025 to 0.9975).
-#: A rare code trained with a large positive weight can need a threshold well above 0.9.
-THRESHOLD_GRID = tuple(float(round(1 / (1 + math.exp(-z)), 4)) for z in np.arange(-6.0, 6.01, 0.25))
+#: Candidate multi-label thresholds: even steps of 0.25 in log-odds from -2.25 to 6 (0.095 to 0.9975).
+#: A rare code trained with a large positive weight can need a threshold well above 0.9; below
+#: about 0.1 a badly ranked rare code would be assigned to nearly every unit.
+THRESHOLD_GRID = tuple(float(round(1 / (1 + math.exp(-z)), 4)) for z in np.arange(-2.25, 6.01, 0.25))
 
 
 def tune_thresholds(reference: Sequence[Sequence[str]], labels: Sequence[str], probabilities: np.ndarray,

@@ -82,7 +82,7 @@ class ReviewImport:
     warnings: list[DataError] = field(default_factory=list)
     into: Path | None = None
     stored: dict[str, int] = field(default_factory=dict)
-    unplaced: list[TranscriptCoderError] = field(default_factory=list)
+    unplaced: list[TranscriptCoderError | str] = field(default_factory=list)
 
     @property
     def n_reviewed_cells(self) -> int:
@@ -97,8 +97,10 @@ class ReviewImport:
         if self.out is not None:
             line += f"; wrote {self.out}"
         if self.into is not None:
-            line += (f"; kept {sum(self.stored.values())} reviewed code(s) of {len(self.stored)} session(s) in "
+            line += (f"; kept {sum(self.stored.values())} new reviewed code(s) of {len(self.stored)} session(s) in "
                      f"{self.into} (its coded CSVs show them, and every recode keeps them)")
+            if self.unplaced:
+                line += f"; {len(self.unplaced)} not kept (listed above)"
         return line
 
 
@@ -277,7 +279,8 @@ def review_import(files: Sequence[str | Path], out: str | Path | None = None, *,
         from .batch import store_reviews
 
         stored = store_reviews(into, [row for f in coded for row in f.rows])
-        result.into, result.stored, result.unplaced = Path(into), stored.cells, stored.unplaced
+        result.into, result.stored = Path(into), stored.cells
+        result.unplaced = [*stored.unplaced, *(f"{p.code}: {p.message}" for p in stored.warnings)]
     if out is not None:
         result.out = write_corrections(out, result)
         log.info("wrote %d unit(s) to %s", len(units), result.out)

@@ -365,17 +365,24 @@ class _ContextInputs:
 
 
 def evaluate_dataset(model: TranscriptModel, dataset: Dataset, schemes: Sequence[str] | None = None,
-                     batch_size: int = 64) -> dict[str, SchemeReport]:
-    """Score ``model`` against the codes in ``dataset`` for every scheme both have."""
+                     batch_size: int = 64, codebook: Codebook | None = None) -> dict[str, SchemeReport]:
+    """Score ``model`` against the codes in ``dataset`` for every scheme both have (``codebook``:
+    see :func:`reports_from_proba`)."""
     schemes = [s for s in (schemes or model.schemes) if s in labelled_schemes(dataset)]
     if not schemes:
         return {}
     probs = model.predict_proba(dataset["text"], dataset["context"], schemes=schemes, batch_size=batch_size)
-    return reports_from_proba(model, dataset, probs)
+    return reports_from_proba(model, dataset, probs, codebook)
 
 
-def reports_from_proba(model: TranscriptModel, dataset: Dataset, probs: dict[str, np.ndarray]) -> dict[str, SchemeReport]:
-    """Score probabilities (one row per ``dataset`` row) against the dataset's codes."""
+def reports_from_proba(model: TranscriptModel, dataset: Dataset, probs: dict[str, np.ndarray],
+                       codebook: Codebook | None = None) -> dict[str, SchemeReport]:
+    """Score probabilities (one row per ``dataset`` row) against the dataset's codes.
+
+    A multi-label head is scored as the pipeline decides its scheme: a scheme that is multi-label
+    in ``codebook`` (``mi_relational``) may leave a unit without any code; one coded as a single
+    code (``client_emotion``) always has its top code. Without a codebook, or for a scheme it does
+    not have, a reference with units marked as having no code (``NO_CODE``) says the former."""
     reports: dict[str, SchemeReport] = {}
     for scheme in probs:
         head = model.head(scheme)
@@ -384,9 +391,10 @@ def reports_from_proba(model: TranscriptModel, dataset: Dataset, probs: dict[str
         if head.problem == "multi_label":
             thresholds = head.thresholds or (0.5,) * len(head.labels)
             reference = [codes_of(column[i]) for i in rows]
-            # A scheme annotated with "no code" rows (NO_CODE) lets a unit carry none, as the pipeline decides it.
+            known = codebook is not None and scheme in codebook
+            allow_empty = codebook[scheme].multi_label if known else not all(reference)
             reports[scheme] = multi_label_report(scheme, head.labels, reference, probs[scheme][rows], thresholds,
-                                                 allow_empty=not all(reference))
+                                                 allow_empty=allow_empty)
         else:
             predicted = [head.labels[int(j)] for j in probs[scheme][rows].argmax(1)]
             reports[scheme] = single_label_report(scheme, head.labels, [column[i][0] for i in rows], predicted)
@@ -394,7 +402,8 @@ def reports_from_proba(model: TranscriptModel, dataset: Dataset, probs: dict[str
 
 
 def _frozen_reports(model: TranscriptModel, dataset: Dataset, enc: dict[str, list], frozen: FrozenStates,
-                    config: TrainConfig, batch_size: int = 64) -> dict[str, SchemeReport]:
+                    config: TrainConfig, codebook: Codebook | None = None, batch_size: int = 64
+                    ) -> dict[str, SchemeReport]:
     """:func:`evaluate_dataset` for a model whose lower layers are frozen, from their cached states."""
     schemes = [s for s in config.schemes if s in labelled_schemes(dataset)]
     module = model.module
@@ -407,7 +416,7 @@ def _frozen_reports(model: TranscriptModel, dataset: Dataset, enc: dict[str, lis
             batch = model.tokenizer.pad({k: [enc[k][i] for i in rows] for k in enc}, return_tensors="pt")
             pooled[rows] = module.pool_states(frozen.batch(rows, device), batch["attention_mask"].to(device),
                                               batch["token_type_ids"].to(device), layers=config.freeze_layers).cpu().numpy()
-    return reports_from_proba(model, dataset, {s: model.head_proba(s, pooled) for s in schemes})
+    return reports_from_proba(model, dataset, {s: model.head_proba(s, pooled) for s in schemes}, codebook)
 
 
 def _selection_score(reports: dict[str, SchemeReport], schemes: Sequence[str]) -> float:
@@ -527,8 +536,8 @@ def finalize_model(model: TranscriptModel, summary: dict, valid_set: Dataset, te
                    config: TrainConfig, codebook: Codebook, command: str | None = None) -> dict:
     """Score a saved model on validation (and test), record the scores in its config, and write
     ``metrics.json`` and the model card beside it. Returns the metrics."""
-    valid_reports = evaluate_dataset(model, valid_set, config.schemes)
-    test_reports = evaluate_dataset(model, test_set, config.schemes) if test_set is not None else {}
+    valid_reports = evaluate_dataset(model, valid_set, config.schemes, codebook=codebook)
+    test_reports = evaluate_dataset(model, test_set, config.schemes, codebook=codebook) if test_set is not None else {}
     metrics = {**summary, "validation": {s: r.to_json() for s, r in valid_reports.items()},
                "test": {s: r.to_json() for s, r in test_reports.items()}}
     output = model.path
@@ -829,8 +838,8 @@ def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str 
         value = loss.item()
         state.ema = value if state.ema is None else 0.95 * state.ema + 0.05 * value
         if step % eval_interval == 0 or step == total_steps:
-            reports = (_frozen_reports(model, valid_set, *valid_frozen, config) if valid_frozen is not None
-                       else evaluate_dataset(model, valid_set, config.schemes))
+            reports = (_frozen_reports(model, valid_set, *valid_frozen, config, codebook) if valid_frozen is not None
+                       else evaluate_dataset(model, valid_set, config.schemes, codebook=codebook))
             score = _selection_score(reports, selection)
             state.history.append({"step": step, "epoch": round(step / steps_per_epoch, 3),
                                   "loss": round(state.ema, 4), "selection_macro_f1": round(score, 4),
