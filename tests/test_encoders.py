@@ -75,6 +75,17 @@ def test_a_stale_folder_is_replaced_whole_and_kept_when_the_new_one_cannot_take_
     assert not list(dest.glob(".assemble-*"))
 
 
+def test_an_assembly_killed_after_moving_the_old_folder_aside_gets_it_back(tmp_path):
+    spec, _ = _split_zip(tmp_path)
+    dest = tmp_path / "encoders"
+    folder = assemble_encoder(spec.name, parts_dir=tmp_path, dest=dest, spec=spec)
+    stranded = dest / ".assemble-killed" / "previous"
+    stranded.parent.mkdir()
+    folder.rename(stranded)  # as a kill between the two renames leaves it
+    assert assemble_encoder(spec.name, parts_dir=tmp_path, dest=dest, spec=spec) == folder
+    assert (folder / "config.json").is_file() and not list(dest.glob(".assemble-*"))
+
+
 def test_an_altered_piece_is_refused_before_anything_is_written(tmp_path):
     spec, _ = _split_zip(tmp_path)
     piece = tmp_path / "tiny-encoder.zip.002"

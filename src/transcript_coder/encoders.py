@@ -11,11 +11,13 @@ training never download or assemble anything, they only read the assembled folde
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import json
 import logging
 import os
+import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -112,6 +114,17 @@ def _find_piece(spec: SplitEncoder, index: int, parts_dir: Path | None) -> Path:
     return found
 
 
+def _recover_previous(root: Path, target: Path) -> None:
+    """Undo an assembly killed between moving the old folder aside and renaming the new one in:
+    the old folder goes back when ``target`` is missing; leftover temporary folders are removed."""
+    for stale in sorted(root.glob(".assemble-*")):
+        previous = stale / "previous"
+        if previous.is_dir() and not target.exists():
+            previous.rename(target)
+            log.warning("restored %s, left aside by an interrupted assembly", target)
+        shutil.rmtree(stale, ignore_errors=True)
+
+
 def assemble_encoder(name: str, *, parts_dir: str | Path | None = None, dest: str | Path | None = None,
                      spec: SplitEncoder | None = None) -> Path:
     """Join, check and unzip a split encoder; returns its Hugging Face folder.
@@ -129,6 +142,7 @@ def assemble_encoder(name: str, *, parts_dir: str | Path | None = None, dest: st
     root = Path(dest) if dest is not None else encoders_dir()
     target = root / spec.name
     marker = target / MARKER
+    _recover_previous(root, target)
     if marker.is_file() and json.loads(marker.read_text(encoding="utf-8")).get("zip_sha256") == spec.zip_sha256:
         log.info("%s already assembled at %s", spec.name, target)
         return target
@@ -165,8 +179,8 @@ def assemble_encoder(name: str, *, parts_dir: str | Path | None = None, dest: st
         folder = unpacked / spec.folder
         (folder / MARKER).write_text(json.dumps({"name": spec.name, "zip_sha256": spec.zip_sha256,
                                                  "license": spec.license}, indent=2) + "\n", encoding="utf-8")
-        # A stale or damaged folder is moved aside first (into the temporary folder, deleted with
-        # it) and restored if the new one cannot take its place: there is always a folder.
+        # A stale or damaged folder is moved aside (into the temporary folder, deleted with it)
+        # only now that the new one is complete, and put back if the new one cannot take its place.
         previous = Path(tmp) / "previous"
         if target.exists():
             target.rename(previous)
@@ -174,7 +188,8 @@ def assemble_encoder(name: str, *, parts_dir: str | Path | None = None, dest: st
             folder.rename(target)
         except OSError:
             if previous.exists():
-                previous.rename(target)
+                with contextlib.suppress(OSError):  # the first error is the one to report
+                    previous.rename(target)
             raise
     log.info("assembled %s at %s", spec.name, target)
     return target

@@ -568,11 +568,11 @@ def add_heads(target: str | Path, donor: str | Path, codebook: Codebook | None =
             extra.setdefault(key, {}).update(donor_extra[key])
     extra.setdefault("added_heads", {}).update({s: str(donor) for s in theirs.schemes})
     raw[CONFIG_KEY] = {**info.to_json(), "extra": extra}
+    documents = _added_head_documents(target, donor, list(theirs.schemes))  # before any file is written
     tmp_weights = target / "model.safetensors.tmp"
     save_file(merged, str(tmp_weights), metadata={"format": "pt"})
     tmp_config = target / "config.json.tmp"
     tmp_config.write_text(json.dumps(raw, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    documents = _added_head_documents(target, donor, list(theirs.schemes))
     tmp_weights.replace(target / "model.safetensors")
     tmp_config.replace(target / "config.json")
     for name, text in documents.items():
