@@ -53,6 +53,8 @@ def variant_table(records: dict[str, dict[int, dict[str, float]]], schemes: list
         for scheme in schemes:
             values = [folds[k][scheme] for k in sorted(folds) if scheme in folds[k]]
             cells.append(spread(values) if values else "")
+        if not any(cells):
+            continue
         lines.append(f"| `{name}` | {', '.join(map(str, sorted(folds)))} | " + " | ".join(cells) + " |")
     return lines
 
