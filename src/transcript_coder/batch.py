@@ -416,10 +416,7 @@ def store_reviews(out: str | Path, rows: Iterable[CodedRow]) -> StoredReviews:
                     refuse(row, "the folder holds no readable coding of this session")
                 continue
             texts = {u.utterance.utterance_index: u.utterance.text for u in coded.utterances}
-            hashes = {index: text_hash(cell_text(text)) for index, text in texts.items()}
-            by_hash: dict[str, list[int]] = {}
-            for index, digest in hashes.items():
-                by_hash.setdefault(digest, []).append(index)
+            hashes, by_hash = review_store.unit_hashes(coded, cell_text)  # as the workbook hashed them
             path = coded_file(out, session_id)
             problem = review_store.harvest(out, session_id, path, coded)  # cells typed into the CSV first
             if problem is not None:
@@ -427,12 +424,9 @@ def store_reviews(out: str | Path, rows: Iterable[CodedRow]) -> StoredReviews:
             stored = {cell.key: cell for cell in review_store.load_reviews(out, session_id)}
             added = 0
             for row in reviewed:
-                digest = row.text_hash or text_hash(cell_text(row.text))
-                if hashes.get(row.utterance_index) == digest:
-                    index = row.utterance_index
-                elif len(by_hash.get(digest, ())) == 1:
-                    index = by_hash[digest][0]
-                else:
+                index = review_store.unit_of(row.utterance_index, row.text_hash or text_hash(cell_text(row.text)),
+                                             hashes, by_hash)
+                if index is None:
                     refuse(row, "its text is not the text of any one unit of the session's current coding "
                                 "(was the session recoded after this file was written?)")
                     continue

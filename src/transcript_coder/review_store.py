@@ -36,7 +36,7 @@ import io
 import logging
 import shutil
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -204,26 +204,45 @@ def harvest(out: Path, session_id: str, coded_csv: Path, coded: CodedSession | N
 
 
 # --------------------------------------------------------------------------------------- place
+def unit_hashes(session: CodedSession, text_of: Callable[[str], str] = str
+                ) -> tuple[dict[int, str], dict[str, list[int]]]:
+    """Each unit's text hash by ``utterance_index`` (of ``text_of(text)``: a workbook's cell text,
+    say), and the units holding each hash: what a cell is placed by."""
+    hashes = {u.utterance.utterance_index: text_hash(text_of(u.utterance.text)) for u in session.utterances}
+    by_hash: dict[str, list[int]] = {}
+    for index, digest in hashes.items():
+        by_hash.setdefault(digest, []).append(index)
+    return hashes, by_hash
+
+
+def unit_of(index: int, digest: str, hashes: Mapping[int, str], by_hash: Mapping[str, list[int]]) -> int | None:
+    """The unit a cell given to unit ``index`` with text hash ``digest`` belongs to now: that unit
+    while its text is the same, else the one unit with that text (it moved), else ``None``."""
+    if hashes.get(index) == digest:
+        return index
+    if len(by_hash.get(digest, ())) == 1:
+        return by_hash[digest][0]
+    return None
+
+
 def place(cells: Sequence[ReviewedCell], session: CodedSession, schemes: Iterable[str]
           ) -> tuple[dict[tuple[int, str], str], list[Orphan]]:
     """Where each stored cell goes in ``session``'s coding: ``{(utterance_index, scheme): code}``
     for the cells placed, and the orphans. ``schemes`` are the schemes the coded CSV has a
     ``reviewed_`` column for; a cell of another scheme is an orphan too."""
     schemes = set(schemes)
-    hashes = {u.utterance.utterance_index: text_hash(u.utterance.text) for u in session.utterances}
-    by_hash: dict[str, list[int]] = {}
-    for index, digest in hashes.items():
-        by_hash.setdefault(digest, []).append(index)
+    hashes, by_hash = unit_hashes(session)
     placed: dict[tuple[int, str], str] = {}
     moved: list[tuple[tuple[int, str], str]] = []
     orphans: list[Orphan] = []
     for cell in sorted(cells, key=lambda c: (c.utterance_index, c.scheme)):
+        unit = unit_of(cell.utterance_index, cell.text_hash, hashes, by_hash)
         if cell.scheme not in schemes:
             orphans.append(Orphan(cell, f"the coded CSV has no column {REVIEWED_PREFIX}{cell.scheme}"))
-        elif hashes.get(cell.utterance_index) == cell.text_hash:
-            placed[(cell.utterance_index, cell.scheme)] = cell.code
-        elif len(by_hash.get(cell.text_hash, ())) == 1:
-            moved.append(((by_hash[cell.text_hash][0], cell.scheme), cell.code))
+        elif unit == cell.utterance_index:
+            placed[(unit, cell.scheme)] = cell.code
+        elif unit is not None:
+            moved.append(((unit, cell.scheme), cell.code))
         elif by_hash.get(cell.text_hash):
             orphans.append(Orphan(cell, "its text now occurs in several units"))
         elif cell.utterance_index in hashes:
