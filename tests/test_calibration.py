@@ -9,8 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from transcript_coder.calibration import (calibrate_single_label, expected_calibration_error, fit_temperature,
-                                          rescale, selective_review)
+from transcript_coder.calibration import (calibrate_multi_label, calibrate_single_label, expected_calibration_error,
+                                          fit_temperature, group_halves, rescale, selective_review)
 
 
 def _softmax(z):
@@ -36,6 +36,44 @@ def test_a_calibrated_model_keeps_temperature_near_one():
     probs = _softmax(rng.normal(0, 2, size=(4000, 3)))
     targets = np.array([rng.choice(3, p=p) for p in probs])
     assert 0.9 < fit_temperature(probs, targets) < 1.1
+
+
+def test_group_halves_keep_groups_whole_whatever_the_row_order():
+    groups = ["v3", "v1", "v2", "v1", "v4", "v3"]
+    half = group_halves(groups)
+    assert list(half) == [0, 0, 1, 0, 1, 0]  # sorted v1 v2 v3 v4 dealt 0 1 0 1
+    assert list(group_halves(groups[::-1])) == list(half[::-1])
+
+
+def test_cross_fitted_ece_uses_the_other_halfs_temperature():
+    rng = np.random.default_rng(3)
+    logits = rng.normal(0, 3, size=(3000, 4))
+    targets = np.array([rng.choice(4, p=p) for p in _softmax(logits / 2.0)])
+    probs, groups = _softmax(logits), [f"s{i % 30}" for i in range(3000)]
+    cal = calibrate_single_label(probs, targets, groups)
+    half = group_halves(groups)
+    crossed = np.empty_like(probs)
+    for h in (0, 1):
+        crossed[half == h] = rescale(probs[half == h], fit_temperature(probs[half != h], targets[half != h]))
+    correct = probs.argmax(1) == targets
+    assert cal.ece_cross_fitted == pytest.approx(expected_calibration_error(crossed.max(1), correct))
+    # one overconfidence everywhere: the other half's temperature fixes it almost as well
+    assert cal.ece_cross_fitted < cal.ece_before / 2 and abs(cal.ece_cross_fitted - cal.ece_after) < 0.02
+    assert calibrate_single_label(probs, targets).ece_cross_fitted is None  # no groups, no cross-fitting
+    assert "ece_cross_fitted" in cal.to_json() and "ece_cross_fitted" not in calibrate_single_label(probs, targets).to_json()
+
+
+def test_cross_fitting_exposes_a_temperature_that_only_fits_its_own_data():
+    """Half the sessions are overconfident, half underconfident: one temperature fitted on all of
+    them looks fine on them, but each half scaled by the other half's temperature is worse."""
+    rng = np.random.default_rng(4)
+    logits = rng.normal(0, 2, size=(4000, 1))
+    groups = np.array(["a", "b"])[np.arange(4000) % 2]
+    truth = 1 / (1 + np.exp(-np.where(groups[:, None] == "a", logits / 3, logits * 3)))
+    targets = (rng.random((4000, 1)) < truth).astype(float)
+    probs = 1 / (1 + np.exp(-logits))
+    cal = calibrate_multi_label(probs, targets, [0.5], list(groups))
+    assert cal.ece_cross_fitted > cal.ece_after + 0.05
 
 
 def test_ece_by_hand():
@@ -74,6 +112,7 @@ def test_training_calibrates_every_head_and_prediction_uses_it(tmp_path, fixture
     assert {h["scheme"]: h["temperature"] for h in saved}["therapist_behaviour"] == t
     card = (tmp_path / "m" / "README.md").read_text()
     assert "## Calibration" in card and "ECE before" in card and "Selective review" in card
+    assert "ECE cross-fitted" in card and 0 <= calibration["client_talk_type"]["ece_cross_fitted"] <= 1
     # the stored temperature is what prediction applies: softmax(head logits / T), not softmax(logits)
     import torch
 
@@ -84,6 +123,15 @@ def test_training_calibrates_every_head_and_prediction_uses_it(tmp_path, fixture
         logits = model.module.head_logits("therapist_behaviour", pooled).float()
     np.testing.assert_allclose(calibrated, (logits / t).softmax(-1).numpy(), atol=1e-5)
     assert not np.allclose(calibrated, logits.softmax(-1).numpy(), atol=1e-3)
+    # `transcript-coder calibrate` on the calibrated model fits afresh from temperature 1: the same
+    # temperature again (not a second factor near 1 on top), codes and weights untouched
+    from transcript_coder.train import calibrate_saved_model
+
+    again = calibrate_saved_model(tmp_path / "m", config, codebook=codebook)
+    assert again["therapist_behaviour"]["temperature"] == pytest.approx(t, rel=1e-3)
+    assert again["therapist_behaviour"]["ece_before"] == pytest.approx(calibration["therapist_behaviour"]["ece_before"], abs=1e-3)
+    recalibrated = load_model(tmp_path / "m", codebook).predict_proba(texts, schemes=["therapist_behaviour"])
+    np.testing.assert_allclose(recalibrated["therapist_behaviour"], calibrated, atol=1e-3)
 
 
 def test_icc_2_1_matches_shrout_and_fleiss():
@@ -94,3 +142,18 @@ def test_icc_2_1_matches_shrout_and_fleiss():
     assert icc_2_1(ratings) == pytest.approx(0.29, abs=0.005)
     identical = np.array([[1.0, 1.0], [2.0, 2.0], [5.0, 5.0]])
     assert icc_2_1(identical) == pytest.approx(1.0)
+
+
+def test_a_multi_label_heads_thresholds_go_back_to_temperature_one():
+    from transcript_coder.model import HeadSpec
+    from transcript_coder.train import _moved, _uncalibrated
+
+    raw = (0.3, 0.7, 0.95)
+    head = HeadSpec(scheme="client_emotion", labels=("a", "b", "c"), problem="multi_label",
+                    thresholds=_moved(raw, 2.5), temperature=2.5)
+    # the same decisions on both scales: p >= th at T = 1 exactly when the scaled p >= moved th
+    p = np.array([0.29, 0.31, 0.69, 0.71, 0.94, 0.96])
+    scaled = rescale(p[:, None], 2.5, multi_label=True)[:, 0]
+    assert list(p >= np.repeat(raw, 2)) == list(scaled >= np.repeat(head.thresholds, 2))
+    back = _uncalibrated(head)
+    assert back.temperature == 1.0 and back.thresholds == pytest.approx(raw, abs=1e-5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from transcript_coder.contexts import last_turn, turns_of
 from transcript_coder.corpora import read_annomi, read_coded_csv, read_corpus, read_goemotions
 from transcript_coder.errors import DataError
 from transcript_coder.train import split_by_group
@@ -21,7 +22,7 @@ def test_annomi_layout(codebook, fixtures):
     # a question marked present inside a reflection still trains the question-type head
     assert row["question_type"] == ["closed"]
     assert row["client_talk_type"] == []
-    assert row["context"] == "Busy, and I keep having a drink to unwind."
+    assert turns_of(row["context"]) == [("other", "Busy, and I keep having a drink to unwind.")]
     assert row["speaker_role"] == ["therapist"]
     assert data[first_7]["context"] == ""
     assert data[first_7 + 3]["client_talk_type"] == ["change"]
@@ -65,7 +66,7 @@ def test_coded_csv_layout(codebook, fixtures):
     assert set(data.column_names) >= {"therapist_behaviour", "question_type", "client_talk_type"}
     row = data[2]
     assert row["therapist_behaviour"] == ["reflection"] and row["reflection_type"] == ["simple"]
-    assert row["context"] == "My doctor said I should cut down on beer."
+    assert last_turn(row["context"]) == "My doctor said I should cut down on beer."
     assert row["speaker_role"] == ["therapist"] and data[1]["speaker_role"] == ["client"]
     assert data[8]["context"] == ""                      # first turn of s02
     assert data["group"].count("s02") == 8

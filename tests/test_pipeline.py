@@ -11,6 +11,7 @@ import pytest
 
 from transcript_coder import __version__
 from transcript_coder.classify import ModelSet
+from transcript_coder.contexts import last_turn
 from transcript_coder.errors import UsageError
 from transcript_coder.pipeline import CodeOptions, code, expand_inputs, unique_session_ids
 from transcript_coder.progress import RecordingHook
@@ -103,7 +104,7 @@ def test_coded_csv_reads_back_as_training_data(quickstart, codebook):
     dataset = corpora.get("coded_csv.v1")(out / "coded" / "sleep_mi.csv", codebook)
     assert dataset.num_rows == len(rows)
     assert dataset[0]["therapist_behaviour"] == [rows[0]["therapist_behaviour"]]
-    assert dataset[1]["client_talk_type"] == [rows[1]["client_talk_type"]] and dataset[1]["context"] == rows[0]["text"]
+    assert dataset[1]["client_talk_type"] == [rows[1]["client_talk_type"]] and last_turn(dataset[1]["context"]) == rows[0]["text"]
 
 
 def test_codes_csv_is_the_long_table_of_the_same_decisions(quickstart, codebook):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from transcript_coder.contexts import last_turn, turns_of
 from transcript_coder.errors import UsageError
 from transcript_coder.readers import read_transcript
 from transcript_coder.segment import (
     SENTENCIZER_CHUNK_CHARS,
-    context_text,
     resolve_segmenter,
     segment,
     split_sentences,
@@ -29,7 +29,11 @@ def test_turn_units_keep_indices_times_and_previous_turn_as_context():
     units = segment(SESSION, "turn")
     assert [(u.utterance_index, u.turn_index, u.speaker) for u in units] == [
         (0, 0, "Therapist"), (1, 2, "Client"), (2, 3, "Therapist")]
-    assert [u.context for u in units] == ["", "Hi. How are you today?", "Not great. I slept badly! Again."]
+    assert [last_turn(u.context) for u in units] == ["", "Hi. How are you today?", "Not great. I slept badly! Again."]
+    # the turns before each unit, oldest first, marked by whether the unit's speaker said them
+    assert turns_of(units[2].context) == [("same", "Hi. How are you today?"),
+                                          ("other", "Not great. I slept badly! Again.")]
+    assert turns_of(units[1].context) == [("other", "Hi. How are you today?")]
     assert [(u.start, u.end) for u in units] == [(1.0, 4.5), (6.0, 9.25), (None, None)]
     assert {u.role for u in units} == {"other"}  # roles are attached later
 
@@ -41,7 +45,8 @@ def test_sentence_units_split_turns_and_keep_turn_index_times_and_turn_context()
         (2, 2, "Not great."), (3, 2, "I slept badly!"), (4, 2, "Again."),
         (5, 3, "You're tired.")]
     assert units[3].start == 6.0 and units[3].end == 9.25
-    assert units[3].context == "Hi. How are you today?"  # the previous turn, not the previous sentence
+    assert last_turn(units[3].context) == "Hi. How are you today?"  # the previous turn, not the previous sentence
+    assert turns_of(units[5].context) == [("same", "Hi. How are you today?"), ("other", "Not great. I slept badly! Again.")]
     assert units[1].context == ""
 
 
@@ -62,11 +67,11 @@ def test_very_long_turn_is_split_in_chunks_without_losing_text():
     assert set(sentences) == {"I keep going over it."}
 
 
-def test_context_matches_the_training_format():
-    from transcript_coder.corpora import format_context
-
-    for role in ("therapist", "client", ""):
-        assert context_text("So you're tired.") == format_context(role, "So you're tired.")
+def test_context_keeps_at_most_three_turns_marked_by_speaker_not_role():
+    turns = [Turn(speaker, f"turn {i}.") for i, speaker in enumerate(["A", "B", "A", "B", "B"])]
+    units = segment(Session(session_id="s", turns=turns), "turn")
+    # unit 4 is B's: turn 0 (A's) is a fourth turn back and is dropped
+    assert turns_of(units[4].context) == [("same", "turn 1."), ("other", "turn 2."), ("same", "turn 3.")]
 
 
 def test_unit_names():

@@ -6,6 +6,11 @@ on validation by minimising the negative log-likelihood (Guo et al. 2017, "On ca
 neural networks"). Temperature never changes a single-label head's top code, only how sure it says
 it is, so the ``*_confidence`` columns and the report's "check" flag mean what they say.
 
+ECE after scaling, measured on the data the temperature was fitted on, flatters it. So each head
+also gets a **cross-fitted** ECE when the rows' groups (sessions or source videos) are known: the
+groups are dealt into two halves, each half is scaled with the temperature fitted on the other,
+and ECE is measured over both halves. That is the ECE a new session would see.
+
 Temperatures are fitted from the probabilities the model already returns at ``T = 1``: for a
 softmax, ``log p`` differs from the logits by a per-row constant, which softmax ignores; for a
 sigmoid, the logit is ``log(p / (1 - p))``.
@@ -96,30 +101,60 @@ def selective_review(confidence: np.ndarray, correct: np.ndarray,
     return rows
 
 
+def group_halves(groups: Sequence[str]) -> np.ndarray:
+    """Each row's half (0 or 1) for cross-fitting: distinct groups, sorted, dealt alternately, so
+    every group is wholly in one half and the split does not depend on row order."""
+    names, inverse = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
+    return (np.arange(len(names)) % 2)[inverse]
+
+
+def _cross_fitted(probs: np.ndarray, targets: np.ndarray, groups: Sequence[str] | None,
+                  multi_label: bool) -> np.ndarray | None:
+    """``probs`` with each half rescaled by the temperature fitted on the other half, or ``None``
+    when there are no groups or fewer than two."""
+    if groups is None or len(set(groups)) < 2:
+        return None
+    half = group_halves(groups)
+    out = np.empty_like(probs, dtype=np.float64)
+    for h in (0, 1):
+        fit, apply = half != h, half == h
+        out[apply] = rescale(probs[apply], fit_temperature(probs[fit], targets[fit], multi_label), multi_label)
+    return out
+
+
 @dataclass
 class Calibration:
-    """A head's fitted temperature and what it did on the data it was fitted on."""
+    """A head's fitted temperature and what it did on the data it was fitted on; ``ece_cross_fitted``
+    is ECE with temperatures fitted on the other half of the groups (``None`` without groups)."""
 
     temperature: float
     ece_before: float
     ece_after: float
     review_curve: list[dict]
+    ece_cross_fitted: float | None = None
 
     def to_json(self) -> dict:
-        return {"temperature": self.temperature, "ece_before": round(self.ece_before, 4),
+        data = {"temperature": self.temperature, "ece_before": round(self.ece_before, 4),
                 "ece_after": round(self.ece_after, 4), "selective_review": self.review_curve}
+        if self.ece_cross_fitted is not None:
+            data["ece_cross_fitted"] = round(self.ece_cross_fitted, 4)
+        return data
 
 
-def calibrate_single_label(probs: np.ndarray, targets: np.ndarray) -> Calibration:
-    """Fit and measure temperature scaling for a softmax head (``targets``: class indices)."""
+def calibrate_single_label(probs: np.ndarray, targets: np.ndarray, groups: Sequence[str] | None = None) -> Calibration:
+    """Fit and measure temperature scaling for a softmax head (``targets``: class indices;
+    ``groups``: each row's session or video, for the cross-fitted ECE)."""
     t = fit_temperature(probs, targets)
     after = rescale(probs, t)
     correct = probs.argmax(1) == targets
+    crossed = _cross_fitted(probs, targets, groups, multi_label=False)
     return Calibration(t, expected_calibration_error(probs.max(1), correct),
-                       expected_calibration_error(after.max(1), correct), selective_review(after.max(1), correct))
+                       expected_calibration_error(after.max(1), correct), selective_review(after.max(1), correct),
+                       expected_calibration_error(crossed.max(1), correct) if crossed is not None else None)
 
 
-def calibrate_multi_label(probs: np.ndarray, targets: np.ndarray, thresholds: Sequence[float]) -> Calibration:
+def calibrate_multi_label(probs: np.ndarray, targets: np.ndarray, thresholds: Sequence[float],
+                          groups: Sequence[str] | None = None) -> Calibration:
     """Fit and measure temperature scaling for a sigmoid head, over every (unit, code) decision: the
     confidence of a decision is ``p`` when the code is predicted (``p >= threshold``), else ``1 - p``."""
     t = fit_temperature(probs, targets, multi_label=True)
@@ -131,6 +166,8 @@ def calibrate_multi_label(probs: np.ndarray, targets: np.ndarray, thresholds: Se
     def decision_confidence(p: np.ndarray) -> np.ndarray:
         return np.where(predicted, p, 1 - p).ravel()
 
+    crossed = _cross_fitted(probs, targets, groups, multi_label=True)
     return Calibration(t, expected_calibration_error(decision_confidence(probs), correct),
                        expected_calibration_error(decision_confidence(after), correct),
-                       selective_review(decision_confidence(after), correct))
+                       selective_review(decision_confidence(after), correct),
+                       expected_calibration_error(decision_confidence(crossed), correct) if crossed is not None else None)

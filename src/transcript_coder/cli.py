@@ -96,7 +96,8 @@ def calibrate_cli(args: argparse.Namespace) -> int:
     config = load_train_config(args.config, _parse_set(args.set))
     calibration = calibrate_saved_model(args.model, config)
     for scheme, c in calibration.items():
-        print(f"{scheme}: temperature {c['temperature']:.3f}, ECE {c['ece_before']:.3f} -> {c['ece_after']:.3f}")
+        crossed = f", cross-fitted {c['ece_cross_fitted']:.3f}" if c.get("ece_cross_fitted") is not None else ""
+        print(f"{scheme}: temperature {c['temperature']:.3f}, ECE {c['ece_before']:.3f} -> {c['ece_after']:.3f}{crossed}")
     return 0
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from datasets import Dataset, Features, Sequence as SequenceFeature, Value
 
 from .codebook import Codebook
+from .contexts import history
 from .errors import DataError
 from .registry import Registry
 from .types import ROLES
@@ -64,27 +65,19 @@ def features_for(schemes: Sequence[str]) -> Features:
     return Features(cols)
 
 
-def format_context(role: str, text: str) -> str:
-    """How a preceding turn is shown to a model: its text alone.
-
-    The role is left out on purpose: when a transcript has anonymous speakers, roles are only
-    known after role inference, which itself reads the model's predictions.
-    """
-    return text
-
-
 def _with_context(rows: list[dict], context_turns: int) -> None:
-    """Fill each row's ``context`` with up to ``context_turns`` preceding turns of its session.
-
-    Rows must be in session order; turns are joined oldest first.
+    """Fill each row's ``context`` with up to ``context_turns`` preceding turns of its session, as
+    :func:`transcript_coder.contexts.history` stores them (marked by whether the row's role said
+    them, as segmentation marks them by speaker). Rows must be in session order.
     """
-    history: list[str] = []
+    previous: list[tuple[str, str]] = []
     session = None
     for row in rows:
         if row["session_id"] != session:
-            session, history = row["session_id"], []
-        row["context"] = " ".join(history[-context_turns:]) if context_turns else ""
-        history.append(format_context(row["role"], row["text"]))
+            session, previous = row["session_id"], []
+        kept = previous[-context_turns:] if context_turns else []
+        row["context"] = history([(role == row["role"], text) for role, text in kept])
+        previous.append((row["role"], row["text"]))
 
 
 #: A multi-label cell that was coded and carries no code ("labelled, none"), as opposed to ``[]``

@@ -28,6 +28,7 @@ from torch import nn
 
 from .codebook import Codebook
 from .configfile import file_sha256
+from .contexts import ContextFormat, last_turn, render
 from .devices import module_device
 from .errors import ModelError
 from .paths import base_encoder_path
@@ -108,13 +109,17 @@ class InputSpec:
       unit's vector together with the preceding turn's vector. A turn's vector serves as its own
       unit *and* as the next turn's context, so context costs no extra encoder pass.
 
-    ``max_length`` is the token budget of one encoder input.
+    ``context_format`` says how a pair-mode model reads the preceding turns (see
+    :mod:`transcript_coder.contexts`: ``text`` without speaker marks, oldest first; ``marked``
+    newest first behind relative speaker marks). ``max_length`` is the token budget of one
+    encoder input.
     """
 
     context_turns: int = 1
     context_max_words: int = 48
     max_length: int = 128
     context_mode: ContextMode = "pair"
+    context_format: ContextFormat = "text"
 
 
 @dataclass
@@ -331,7 +336,7 @@ class TranscriptModel:
         spec = self.info.inputs
         texts = [t if t.strip() else "." for t in texts]
         if spec.context_turns and spec.context_mode == "pair" and contexts is not None:
-            ctx = [" ".join(c.split()[-spec.context_max_words:]) for c in contexts]
+            ctx = [render(c, spec.context_turns, spec.context_max_words, spec.context_format) for c in contexts]
             with_ctx = [i for i, c in enumerate(ctx) if c]
             enc = self.tokenizer(texts, truncation=True, max_length=spec.max_length, return_token_type_ids=True)
             if with_ctx:
@@ -435,7 +440,8 @@ class TranscriptModel:
         if self.embeds_context:
             distinct: dict[str, int] = {}
             text_rows = [distinct.setdefault(t if t.strip() else ".", len(distinct)) for t in texts]
-            context_rows = [distinct.setdefault(c, len(distinct)) if c.strip() else -1 for c in contexts]
+            previous = [last_turn(c) for c in contexts]
+            context_rows = [distinct.setdefault(c, len(distinct)) if c.strip() else -1 for c in previous]
             vectors = self.embed(list(distinct), batch_size=batch_size, hook=hook)
             pooled = vectors[text_rows]
             context_vectors = np.where(np.asarray(context_rows)[:, None] >= 0, vectors[context_rows], 0.0)

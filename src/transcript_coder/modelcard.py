@@ -40,10 +40,13 @@ def _calibration_block(calibration: dict) -> list[str]:
     lines = ["## Calibration", "",
              "Temperature scaling per head, fitted on the validation split by minimising the negative "
              "log-likelihood. Expected calibration error (ECE, 15 equal-width bins) before and after. "
-             "For multi-label heads, over every (unit, code) decision.", "",
-             "| scheme | temperature | ECE before | ECE after |", "|---|---|---|---|"]
+             "For multi-label heads, over every (unit, code) decision. \"After\" is measured on the data the "
+             "temperature was fitted on; \"cross-fitted\" scales each half of the validation groups with the "
+             "temperature fitted on the other half, which is what a new session sees.", "",
+             "| scheme | temperature | ECE before | ECE after | ECE cross-fitted |", "|---|---|---|---|---|"]
     for scheme, c in calibration.items():
-        lines.append(f"| {scheme} | {c['temperature']:.3f} | {c['ece_before']:.3f} | {c['ece_after']:.3f} |")
+        crossed = f"{c['ece_cross_fitted']:.3f}" if c.get("ece_cross_fitted") is not None else "–"
+        lines.append(f"| {scheme} | {c['temperature']:.3f} | {c['ece_before']:.3f} | {c['ece_after']:.3f} | {crossed} |")
     shares = [row["reviewed"] for row in next(iter(calibration.values()))["selective_review"]]
     lines += ["", "Selective review: if a supervisor checks the least confident x % of units (by calibrated "
               "confidence), the share of the model's errors they see:", "",
@@ -105,6 +108,9 @@ def write_model_card(output: Path, config, metrics: dict, validation: dict[str, 
         free = [s for s in config.context_free if s in config.schemes]
         inputs = ("unit text alone; heads that read context also get the preceding turn's vector"
                   + (f" (not {', '.join(free)})" if free else ""))
+    elif config.context_format == "marked":
+        inputs = (f"unit text + {config.context_turns} preceding turn(s), newest first, each marked as said by "
+                  f"the unit's speaker or another; first {config.context_max_words} words")
     else:
         inputs = f"unit text + {config.context_turns} preceding turn(s), last {config.context_max_words} words"
     heads = ", ".join(f"`{s}` ({len(codebook[s].codes)} codes, v{codebook[s].version})" for s in config.schemes)

@@ -10,9 +10,9 @@ Segmenters are registered under versioned names in :data:`transcript_coder.regis
 
 Every unit keeps the index of the turn it came from (``turn_index``, 0-based into
 ``Session.turns``) and its turn's start and end times (sentences have no times of their own, so
-they carry their turn's). A unit's ``context`` is the text of the preceding turn with text, as
-the models were trained (:func:`context_text` mirrors :func:`transcript_coder.corpora.format_context`,
-which is not imported here because it pulls in ``datasets``; a test keeps the two equal). Units are numbered
+they carry their turn's). A unit's ``context`` holds the preceding turns with text, marked by speaker, as
+:func:`transcript_coder.contexts.history` stores them for training too; each model renders them
+as it was trained (:func:`transcript_coder.contexts.render`). Units are numbered
 0, 1, 2... in input order; turns with no text give no unit.
 
 Roles are not decided here: every unit leaves with role ``other``, and
@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from functools import lru_cache
 
+from .contexts import MAX_CONTEXT_TURNS, history
 from .errors import UsageError
 from .registry import segmenters
 from .types import OTHER, Session, Utterance
@@ -54,19 +55,15 @@ def segment(session: Session, unit: str = DEFAULT_SEGMENTER) -> list[Utterance]:
     return segmenters.get(resolve_segmenter(unit))(session)
 
 
-def context_text(text: str) -> str:
-    """How a preceding turn is shown to a model: its text alone, without its speaker or role
-    (roles of anonymous speakers are only known after inference, which reads the predictions)."""
-    return text
-
-
 def _turn_contexts(session: Session) -> list[str]:
-    """For each turn, the preceding turn's text (skipping turns without text)."""
-    contexts, previous = [], ""
+    """For each turn, the stored context of its units: up to :data:`MAX_CONTEXT_TURNS` preceding
+    turns with text, each marked by whether this turn's speaker said it."""
+    contexts, previous = [], []
     for turn in session.turns:
-        contexts.append(previous)
+        kept = previous[-MAX_CONTEXT_TURNS:]
+        contexts.append(history([(speaker == turn.speaker, text) for speaker, text in kept]))
         if turn.text.strip():
-            previous = context_text(turn.text.strip())
+            previous.append((turn.speaker, turn.text))
     return contexts
 
 

@@ -23,10 +23,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from datasets import Dataset, concatenate_datasets
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .calibration import calibrate_multi_label, calibrate_single_label, rescale
 from .codebook import Codebook, load_codebook
+from .contexts import MAX_CONTEXT_TURNS, ContextFormat, last_turn
 from .configfile import StrictModel, read_yaml_mapping, validate_config
 from .corpora import SOURCE_COLUMN, codes_of, features_for, labelled_schemes, read_corpus
 from .errors import ConfigError, DataError
@@ -102,8 +103,9 @@ class TrainConfig(StrictModel):
     multi_label: list[str] = Field(default_factory=list)
     loss_weights: dict[str, float] = Field(default_factory=dict)
     selection_schemes: list[str] | None = None
-    context_turns: int = Field(1, ge=0)
+    context_turns: int = Field(1, ge=0, le=MAX_CONTEXT_TURNS)
     context_mode: Literal["pair", "embedding"] = "pair"
+    context_format: ContextFormat = "text"
     context_max_words: int = Field(48, ge=1)
     max_length: int = Field(128, ge=8)
     batch_size: int = Field(32, ge=1)
@@ -131,6 +133,13 @@ class TrainConfig(StrictModel):
     checkpoint_every: int | None = Field(None, ge=1)
     output: str = "models/unnamed"
     codebooks: str | None = None
+
+    @model_validator(mode="after")
+    def _marks_need_pairs(self) -> "TrainConfig":
+        if self.context_format == "marked" and self.context_mode != "pair":
+            raise ValueError("context_format 'marked' needs context_mode 'pair' (an embedding-mode head "
+                             "reads the preceding turn's vector, which has no marks)")
+        return self
 
 
 def _expand(value: str) -> Path:
@@ -345,7 +354,8 @@ class _ContextInputs:
     def __init__(self, model: TranscriptModel, contexts: Sequence[str]) -> None:
         self.model = model
         distinct: dict[str, int] = {}
-        self.row = np.array([distinct.setdefault(c, len(distinct)) if c.strip() else -1 for c in contexts])
+        previous = [last_turn(c) for c in contexts]
+        self.row = np.array([distinct.setdefault(c, len(distinct)) if c.strip() else -1 for c in previous])
         self.enc = model.encode(list(distinct)) if distinct else {"input_ids": []}
 
     def vectors(self, batch_rows: np.ndarray, autocast) -> torch.Tensor:
@@ -494,16 +504,34 @@ def load_splits(config: TrainConfig, codebook: Codebook, context_turns: int | No
     return Splits(train_set, valid_set, test_set, description)
 
 
+def _moved(thresholds: Sequence[float], temperature: float) -> tuple[float, ...]:
+    """Multi-label thresholds on the scale of a head with ``temperature``, from temperature 1's, so
+    scaling changes no decision: ``p >= th`` exactly when ``sigmoid(logit(p) / T) >= moved``."""
+    z = np.log(np.clip(np.asarray(thresholds, float), 1e-7, 1 - 1e-7) / np.clip(1 - np.asarray(thresholds, float), 1e-7, 1))
+    return tuple(float(round(v, 6)) for v in 1 / (1 + np.exp(-z / temperature)))
+
+
+def _uncalibrated(head: HeadSpec) -> HeadSpec:
+    """``head`` at temperature 1, its thresholds moved back to that scale."""
+    if head.temperature == 1.0:
+        return head
+    thresholds = _moved(head.thresholds, 1 / head.temperature) if head.thresholds else head.thresholds
+    return replace(head, temperature=1.0, thresholds=thresholds)
+
+
 def calibrate_heads(model: TranscriptModel, valid_set: Dataset, schemes: Sequence[str] | None = None) -> dict:
     """Fit each head's temperature on ``valid_set`` and set it on ``model.info.heads`` (a multi-label
     head's thresholds move with it, so its codes do not change). Returns per-scheme
     :class:`~transcript_coder.calibration.Calibration` as JSON (ECE before and after, review curve).
 
-    A head that was calibrated before is calibrated again on top (temperatures multiply)."""
+    A head that was calibrated before is calibrated afresh: its temperature (and thresholds) go
+    back to temperature 1 first, so the fit and the cross-fitted ECE see the model's own scores."""
     schemes = [s for s in (schemes or model.schemes) if s in labelled_schemes(valid_set)]
     if not schemes:
         return {}
+    model.info.heads = [_uncalibrated(h) if h.scheme in schemes else h for h in model.info.heads]
     probs = model.predict_proba(valid_set["text"], valid_set["context"], schemes=schemes)
+    groups = valid_set["group"]
     results, heads = {}, []
     for head in model.info.heads:
         if head.scheme not in schemes:
@@ -517,15 +545,12 @@ def calibrate_heads(model: TranscriptModel, valid_set: Dataset, schemes: Sequenc
             for j, i in enumerate(rows):
                 hot[j, [index[c] for c in codes_of(column[i])]] = 1
             thresholds = np.asarray(head.thresholds or (0.5,) * len(head.labels))
-            cal = calibrate_multi_label(probs[head.scheme][rows], hot, thresholds)
-            t = cal.temperature
-            z = np.log(np.clip(thresholds, 1e-7, 1 - 1e-7) / np.clip(1 - thresholds, 1e-7, 1))
-            moved = tuple(float(round(v, 6)) for v in 1 / (1 + np.exp(-z / t)))
-            head = replace(head, temperature=round(head.temperature * t, 4), thresholds=moved)
+            cal = calibrate_multi_label(probs[head.scheme][rows], hot, thresholds, [groups[i] for i in rows])
+            head = replace(head, temperature=cal.temperature, thresholds=_moved(thresholds, cal.temperature))
         else:
             targets = np.array([index[column[i][0]] for i in rows])
-            cal = calibrate_single_label(probs[head.scheme][rows], targets)
-            head = replace(head, temperature=round(head.temperature * cal.temperature, 4))
+            cal = calibrate_single_label(probs[head.scheme][rows], targets, [groups[i] for i in rows])
+            head = replace(head, temperature=cal.temperature)
         results[head.scheme] = cal.to_json()
         heads.append(head)
     model.info.heads = heads
@@ -579,10 +604,19 @@ def runs_dir() -> Path:
     return Path(env).expanduser().resolve() if env else project_home() / "runs"
 
 
+#: Fields added after models and cross-validation folds were recorded, with the default that
+#: trains as before the field existed: at that default they stay out of the digest, so those
+#: checkpoints and folds still match their configs.
+_LATER_FIELDS = {"context_format": "text"}
+
+
 def config_digest(config: TrainConfig) -> str:
     """A short hash of everything in a config that changes the trained model (not where it is
     written, how often it checkpoints, or how many threads run it)."""
     fields = config.model_dump(exclude={"output", "checkpoint_minutes", "checkpoint_every", "threads"})
+    for key, default in _LATER_FIELDS.items():
+        if fields.get(key) == default:
+            del fields[key]
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
@@ -702,7 +736,7 @@ def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str 
     prepare_encoder(encoder, config)
     info = ModelInfo(name=config.name, heads=heads, base_model=config.base_model,
                      inputs=InputSpec(config.context_turns, config.context_max_words, config.max_length,
-                                      config.context_mode))
+                                      config.context_mode, config.context_format))
     model = TranscriptModel(MultiHeadClassifier(encoder, heads, context_mode=config.context_mode), tokenizer, info)
     device = resolve_device(device)
     model.module.to(device)

@@ -1,0 +1,81 @@
+"""A unit's context: the turns before it, and how a model is shown them.
+
+Segmentation (at coding time) and the corpus readers (at training time) both store a unit's
+preceding turns with :func:`history`, oldest first, each with a mark saying whether the unit's own
+speaker said it. A model renders that history as its :class:`~transcript_coder.model.InputSpec`
+asks (:func:`render`), so every model reads the same units whatever context it was trained with:
+
+``text``    the last ``turns`` turns' text, oldest first, joined by spaces, capped to the last
+            ``max_words`` words. Without speaker marks. Every model before format 2 reads this.
+``marked``  the last ``turns`` turns, **newest first**, each behind a speaker mark relative to the
+            unit (``Same:`` the unit's speaker said it, ``Other:`` someone else did), capped to the
+            first ``max_words`` words. Newest first, so that the cap and the tokenizer's truncation,
+            which cut from the end, drop the oldest words and never the question just asked.
+
+Marks are relative to the unit's speaker, never roles: roles of anonymous speakers are only known
+after role inference, which itself reads the models' predictions; speaker labels are known first.
+
+A stored history is plain text with two ASCII separators that never occur in a transcript
+(they are removed from turn texts): record separator between turns, unit separator between a
+turn's mark and its text. A context string without separators (as the corpus readers write it
+for ``text`` models, whose training data predates marks) is one unmarked turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+ContextFormat = Literal["text", "marked"]
+CONTEXT_FORMATS: tuple[str, ...] = ("text", "marked")
+
+#: The most preceding turns a unit carries at coding time, so the most a model may read.
+MAX_CONTEXT_TURNS = 3
+
+_TURN = "\x1e"
+_MARK = "\x1f"
+SAME, OTHER = "same", "other"
+_SHOWN = {SAME: "Same:", OTHER: "Other:"}
+
+
+def clean_turn(text: str) -> str:
+    """A turn's text as a history keeps it: stripped, without the two separator characters."""
+    return text.replace(_TURN, " ").replace(_MARK, " ").strip()
+
+
+def history(turns: Sequence[tuple[bool, str]]) -> str:
+    """The stored context of a unit from its preceding ``turns``, oldest first, each a pair
+    (said by the unit's own speaker, text). Turns without text are skipped."""
+    return _TURN.join(f"{SAME if same else OTHER}{_MARK}{clean_turn(text)}"
+                      for same, text in turns if clean_turn(text))
+
+
+def turns_of(context: str) -> list[tuple[str | None, str]]:
+    """A stored context back as (mark or ``None`` when unmarked, text) pairs, oldest first."""
+    out: list[tuple[str | None, str]] = []
+    for part in context.split(_TURN):
+        mark, sep, text = part.partition(_MARK)
+        if sep and mark in _SHOWN:
+            out.append((mark, text))
+        elif part.strip():
+            out.append((None, part))
+    return out
+
+
+def last_turn(context: str) -> str:
+    """The text of the turn just before the unit (``""`` when there is none)."""
+    turns = turns_of(context)
+    return turns[-1][1] if turns else ""
+
+
+def render(context: str, turns: int, max_words: int, context_format: ContextFormat = "text") -> str:
+    """The context text a model reads for a stored ``context`` (see the module docstring)."""
+    if turns <= 0:
+        return ""
+    kept = turns_of(context)[-turns:]
+    if context_format == "marked":
+        words = " ".join(f"{_SHOWN[mark]} {text}" if mark else text for mark, text in reversed(kept)).split()
+        return " ".join(words[:max_words])
+    if context_format != "text":
+        raise ValueError(f"unknown context format {context_format!r} (known: {', '.join(CONTEXT_FORMATS)})")
+    return " ".join(" ".join(text for _, text in kept).split()[-max_words:])
