@@ -82,34 +82,35 @@ def paired_table(records: dict[str, dict[int, dict[str, float]]], splits: dict[s
     return lines
 
 
-def histories(record: Path) -> dict[int, dict[float, dict]]:
-    """``{fold: {epoch: history entry}}`` of one record folder (the scores at every evaluation)."""
+def histories(record: Path) -> dict[int, list[dict]]:
+    """``{fold: [history entry, ...]}`` of one record folder: the scores at every evaluation, in order
+    (the folds of one config evaluate at the same steps, so the k-th entries are comparable)."""
     out = {}
     for path in sorted(record.glob("fold_*.metrics.json")):
         fold = int(path.name.split(".")[0].split("_")[1])
-        metrics = json.loads(path.read_text(encoding="utf-8"))
-        out[fold] = {entry["epoch"]: entry for entry in metrics.get("history", [])}
+        out[fold] = json.loads(path.read_text(encoding="utf-8")).get("history", [])
     return out
 
 
-def selection_table(records: dict[str, dict[int, dict[float, dict]]], schemes: list[str]) -> list[str]:
+def selection_table(records: dict[str, dict[int, list[dict]]], schemes: list[str]) -> list[str]:
     """Per variant with two folds or more: the mean score of the checkpoint chosen on the fold
-    itself against the one chosen on the other folds (see the module docstring)."""
+    itself against the one chosen on the other folds (see the module docstring). The choice is
+    among the evaluations every fold reached (a fold that stopped early has fewer)."""
     lines = ["| variant | folds | scheme | chosen on the fold | chosen on the other folds | difference |",
              "|---|---|---|---|---|---|"]
     for name, folds in records.items():
         if len(folds) < 2:
             continue
+        reached = min(len(h) for h in folds.values())
         for scheme in schemes:
             key = f"{scheme}_macro_f1"
             own, other = [], []
             for k, history in folds.items():
-                rest = [folds[j] for j in folds if j != k]
-                epochs = [e for e in history if all(e in h for h in rest)]
-                if not epochs or not all(key in entry for entry in history.values()):
+                if not all(key in entry for entry in history):
                     continue
-                chosen = max(epochs, key=lambda e: np.mean([h[e]["selection_macro_f1"] for h in rest]))
-                own.append(max(history.values(), key=lambda entry: entry["selection_macro_f1"])[key])
+                rest = [folds[j] for j in folds if j != k]
+                chosen = max(range(reached), key=lambda i: np.mean([h[i]["selection_macro_f1"] for h in rest]))
+                own.append(max(history, key=lambda entry: entry["selection_macro_f1"])[key])
                 other.append(history[chosen][key])
             if own:
                 lines.append(f"| `{name}` | {len(own)} | {scheme} | {np.mean(own):.3f} | {np.mean(other):.3f} | "

@@ -57,6 +57,7 @@ def _naive_model_set(threads: int | None, runtime: str, paths=None):
     import torch
 
     from transcript_coder.classify import MAX_MODEL_CHARS, ModelSet, Predictions
+    from transcript_coder.contexts import cap_turns, last_turn
 
     class NaiveModelSet(ModelSet):
         def predict(self, units, wanted, *, batch_size=64, hook=None):
@@ -81,10 +82,11 @@ def _naive_model_set(threads: int | None, runtime: str, paths=None):
                     heads = [s for s in description.schemes if s in wanted[i]]
                     if not heads:
                         continue
-                    text, context = unit.text[:MAX_MODEL_CHARS], unit.context[-MAX_MODEL_CHARS:]
+                    text, context = unit.text[:MAX_MODEL_CHARS], cap_turns(unit.context, MAX_MODEL_CHARS)
                     if model.embeds_context:
                         # One encoder call per utterance; its context vector is the previous
                         # utterance's, kept from the call before (encoded alone if it was not a unit).
+                        context = last_turn(context)
                         pooled = vector(text)
                         context_vector = cache.get(context) if context.strip() else torch.zeros_like(pooled)
                         if context_vector is None:

@@ -48,12 +48,52 @@ def test_training_rows_and_coded_units_get_the_same_context():
     """A labelled session read for training and the same session segmented for coding give every
     unit the same stored context, so a model reads at coding time what it was trained on."""
     spoken = [("therapist", "How was the week?"), ("client", "Long."), ("client", "Really long."),
-              ("therapist", "What made it long?"), ("client", "Work.")]
-    rows = [{"session_id": "s", "role": role, "text": text} for role, text in spoken]
+              ("therapist", "What made it long?"), ("client", "   "), ("client", "Work.")]
+    rows = [{"session_id": "s", "turn_index": i, "role": role, "text": text} for i, (role, text) in enumerate(spoken)]
     _with_context(rows, 3)
     units = segment(Session(session_id="s", turns=[Turn(role, text) for role, text in spoken]), "turn")
+    coded = [r for r in rows if r["text"].strip()]  # a turn without text is no unit, and no context
+    assert [r["context"] for r in coded] == [u.context for u in units]
+    assert turns_of(rows[5]["context"]) == [("same", "Long."), ("same", "Really long."), ("other", "What made it long?")]
+
+
+def test_sentence_rows_share_their_turns_context_and_speakers_mark_turns_as_when_coding():
+    """Coded-CSV rows of sentence units: the rows of one turn share its context, as segmentation
+    gives them, and the turn reaches later rows as one turn. Marks follow the speaker column (two
+    speakers with one role are not the same speaker); an unknown speaker is nobody's same."""
+    turns = [Turn("Dana", "Hi both. Who starts?"), Turn("Sam", "I will. We argue a lot."),
+             Turn("Alex", "We do."), Turn("UNKNOWN", "Okay."), Turn("UNKNOWN", "Go on.")]
+    units = segment(Session(session_id="s", turns=turns), "sentence")
+    roles = {"Dana": "therapist", "Sam": "client", "Alex": "client", "UNKNOWN": "other"}
+    rows = [{"session_id": "s", "turn_index": u.turn_index, "role": roles[u.speaker], "text": u.text,
+             "speaker": u.speaker} for u in units]
+    _with_context(rows, 1)
     assert [r["context"] for r in rows] == [u.context for u in units]
-    assert turns_of(rows[4]["context"]) == [("same", "Long."), ("same", "Really long."), ("other", "What made it long?")]
+    assert turns_of(rows[2]["context"]) == turns_of(rows[3]["context"]) == [("other", "Hi both. Who starts?")]
+    assert turns_of(units[4].context)[-1] == ("other", "I will. We argue a lot.")  # Alex is not Sam
+    assert [m for m, _ in turns_of(units[-1].context)] == ["other", "other", "other"]  # UNKNOWN after UNKNOWN
+    assert "speaker" not in rows[0]  # used for the marks, not a dataset column
+
+
+def test_checkpoint_digests_and_recorded_folds_are_unchanged_by_histories():
+    """Folds recorded before histories existed still count as done: the config digest is the same
+    (``context_format`` at its default is left out), and a checkpoint's data digest reads the
+    contexts as the model does (one turn: its text, as the readers stored it before)."""
+    import json
+
+    from transcript_coder.contexts import digest_form
+    from transcript_coder.crossval import fold_stamp
+    from transcript_coder.train import load_train_config
+
+    from .conftest import ROOT
+
+    config = load_train_config(ROOT / "configs" / "train" / "annomi_joint.yaml")
+    for fold in (0, 1):
+        recorded = json.loads((ROOT / "benchmarks" / "results" / "cv" / "annomi_joint" / f"fold_{fold}.json").read_text())
+        assert fold_stamp(config, 5, fold, ROOT / "runs") == recorded
+    assert digest_form(STORED, 1) == "What made it long?"
+    assert digest_form(STORED, 2) == "Long.\nReally long. What made it long?"
+    assert digest_form(STORED, 1, "marked") != digest_form(STORED, 2, "marked")
 
 
 def test_the_shipped_models_read_exactly_the_previous_turn_as_before(codebook):

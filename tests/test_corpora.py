@@ -22,7 +22,9 @@ def test_annomi_layout(codebook, fixtures):
     # a question marked present inside a reflection still trains the question-type head
     assert row["question_type"] == ["closed"]
     assert row["client_talk_type"] == []
-    assert turns_of(row["context"]) == [("other", "Busy, and I keep having a drink to unwind.")]
+    # every turn a model may read, marked: here the therapist's question, then the client's answer
+    assert turns_of(row["context"]) == [("same", "How have the last few weeks been for you?"),
+                                        ("other", "Busy, and I keep having a drink to unwind.")]
     assert row["speaker_role"] == ["therapist"]
     assert data[first_7]["context"] == ""
     assert data[first_7 + 3]["client_talk_type"] == ["change"]

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .codebook import Codebook
+from .contexts import cap_turns
 from .errors import ModelError, UsageError
 from .model import CONFIG_KEY, ModelInfo, check_heads, load_model, model_fingerprint
 from .paths import models_dir
@@ -27,9 +28,10 @@ from .types import Utterance
 
 log = logging.getLogger(__name__)
 
-#: Unit and context text is cut to this many characters before tokenizing. Every model reads
-#: at most a few hundred tokens, so the cut never changes a prediction; it only keeps a 5 MB
-#: turn from costing seconds of tokenizing.
+#: Unit text is cut to this many characters before tokenizing, and each context turn to its first
+#: and last half of it (:func:`~transcript_coder.contexts.cap_turns`). Every model reads at most a
+#: few hundred tokens, so the cut never changes a prediction; it only keeps a 5 MB turn from
+#: costing seconds of tokenizing.
 MAX_MODEL_CHARS = 20_000
 
 
@@ -245,7 +247,7 @@ class ModelSet:
                 continue
             model = self.models_[description.name]
             texts = [units[i].text[:MAX_MODEL_CHARS] for i in rows]
-            contexts = [units[i].context[-MAX_MODEL_CHARS:] for i in rows]
+            contexts = [cap_turns(units[i].context, MAX_MODEL_CHARS) for i in rows]
             probs = model.predict_proba(texts, contexts, schemes=description.schemes, batch_size=batch_size, hook=hook)
             labels, full = {}, {}
             for scheme, values in probs.items():

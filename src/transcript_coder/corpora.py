@@ -4,7 +4,8 @@ Every reader returns a :class:`datasets.Dataset` with the same columns, so train
 never care where the data came from:
 
 ``text``        the unit's text
-``context``     the preceding turn of the same session (``"client: ..."``), or ``""``
+``context``     the preceding turns of the same session, stored as segmentation stores a unit's
+                (:mod:`transcript_coder.contexts`), or ``""``
 ``role``        therapist / client / other (also the ``speaker_role`` label, when the codebook has
                 that scheme: the head that infers roles for anonymous speakers)
 ``group``       the unit that must not be split across train and validation (AnnoMI: the source
@@ -28,7 +29,7 @@ from pathlib import Path
 from datasets import Dataset, Features, Sequence as SequenceFeature, Value
 
 from .codebook import Codebook
-from .contexts import history
+from .contexts import MAX_CONTEXT_TURNS, clean_turn, history, same_speaker
 from .errors import DataError
 from .registry import Registry
 from .types import ROLES
@@ -66,18 +67,32 @@ def features_for(schemes: Sequence[str]) -> Features:
 
 
 def _with_context(rows: list[dict], context_turns: int) -> None:
-    """Fill each row's ``context`` with up to ``context_turns`` preceding turns of its session, as
-    :func:`transcript_coder.contexts.history` stores them (marked by whether the row's role said
-    them, as segmentation marks them by speaker). Rows must be in session order.
+    """Fill each row's ``context`` as segmentation fills a unit's: the preceding turns with text of
+    its session (up to :data:`~transcript_coder.contexts.MAX_CONTEXT_TURNS`, however many the model
+    reads: each model renders its own number), stored by :func:`transcript_coder.contexts.history`.
+
+    Rows must be in session order. Rows of one turn (sentence units: same ``turn_index``) share
+    the context of their turn and make one turn of the later rows' history, their texts joined.
+    A turn is marked as said by the row's speaker by its ``speaker`` key where rows have one (coded
+    CSVs), else by its role (AnnoMI has two speakers, one per role). ``context_turns`` 0 leaves
+    every context empty.
     """
     previous: list[tuple[str, str]] = []
-    session = None
+    session = turn = None
+    context, texts = "", []
     for row in rows:
+        who = row.pop("speaker", None) or row["role"]
         if row["session_id"] != session:
-            session, previous = row["session_id"], []
-        kept = previous[-context_turns:] if context_turns else []
-        row["context"] = history([(role == row["role"], text) for role, text in kept])
-        previous.append((row["role"], row["text"]))
+            session, turn, previous = row["session_id"], None, []
+        if row["turn_index"] != turn:
+            if texts and turn is not None:
+                previous.append((turn_speaker, " ".join(texts)))
+            turn, turn_speaker, texts = row["turn_index"], who, []
+            kept = previous[-MAX_CONTEXT_TURNS:] if context_turns else []
+            context = history([(same_speaker(s, who), t) for s, t in kept])
+        row["context"] = context
+        if clean_turn(row["text"]):
+            texts.append(clean_turn(row["text"]))
 
 
 #: A multi-label cell that was coded and carries no code ("labelled, none"), as opposed to ``[]``
@@ -241,7 +256,8 @@ def read_coded_csv(path: str | Path, codebook: Codebook, context_turns: int = 1,
                 labels[SPEAKER_ROLE] = [role] if role in codebook[SPEAKER_ROLE].code_ids else []
             _check_codes(path, row_no, labels, codebook)
             rows.append({"text": r["text"] or "", "context": "", "role": role, "group": r["session_id"],
-                         "session_id": r["session_id"], "turn_index": turn_index, **labels})
+                         "session_id": r["session_id"], "turn_index": turn_index, **labels,
+                         "speaker": (r.get("speaker") or "").strip()})
     rows.sort(key=lambda r: (r["session_id"], r["turn_index"]))
     _with_context(rows, context_turns)
     return Dataset.from_list(rows, features=features_for(present))

@@ -136,6 +136,8 @@ class ModelInfo:
 
     def to_json(self) -> dict:
         data = asdict(self)
+        if data["inputs"]["context_format"] == "text":  # as models saved before the key existed,
+            del data["inputs"]["context_format"]         # so earlier versions still load them
         return data
 
     @classmethod

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from functools import lru_cache
 
-from .contexts import MAX_CONTEXT_TURNS, history
+from .contexts import MAX_CONTEXT_TURNS, history, same_speaker
 from .errors import UsageError
 from .registry import segmenters
 from .types import OTHER, Session, Utterance
@@ -61,7 +61,7 @@ def _turn_contexts(session: Session) -> list[str]:
     contexts, previous = [], []
     for turn in session.turns:
         kept = previous[-MAX_CONTEXT_TURNS:]
-        contexts.append(history([(speaker == turn.speaker, text) for speaker, text in kept]))
+        contexts.append(history([(same_speaker(speaker, turn.speaker), text) for speaker, text in kept]))
         if turn.text.strip():
             previous.append((turn.speaker, turn.text))
     return contexts

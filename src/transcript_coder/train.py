@@ -27,7 +27,7 @@ from pydantic import Field, model_validator
 
 from .calibration import calibrate_multi_label, calibrate_single_label, rescale
 from .codebook import Codebook, load_codebook
-from .contexts import MAX_CONTEXT_TURNS, ContextFormat, last_turn
+from .contexts import MAX_CONTEXT_TURNS, ContextFormat, digest_form, last_turn
 from .configfile import StrictModel, read_yaml_mapping, validate_config
 from .corpora import SOURCE_COLUMN, codes_of, features_for, labelled_schemes, read_corpus
 from .errors import ConfigError, DataError
@@ -136,9 +136,9 @@ class TrainConfig(StrictModel):
 
     @model_validator(mode="after")
     def _marks_need_pairs(self) -> "TrainConfig":
-        if self.context_format == "marked" and self.context_mode != "pair":
-            raise ValueError("context_format 'marked' needs context_mode 'pair' (an embedding-mode head "
-                             "reads the preceding turn's vector, which has no marks)")
+        if self.context_mode == "embedding" and (self.context_format != "text" or self.context_turns > 1):
+            raise ValueError("context_mode 'embedding' reads the preceding turn's vector: one turn "
+                             "(context_turns 0 or 1), without marks (context_format 'text')")
         return self
 
 
@@ -810,7 +810,10 @@ def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str 
     # The checkpoint's name comes from the config; its content is also tied to the training rows,
     # so a changed data file or codebook cannot silently resume onto other rows.
     ckpt = checkpoint_path(config, output)
-    data_digest = hashlib.sha256(json.dumps([list(train_set["text"]), list(train_set["context"]), rows.tolist()]).encode())
+    # the contexts as the model reads them (its last turns), so how many turns a reader stores
+    # does not make a checkpoint look like one of other training data
+    shown = [digest_form(c, config.context_turns, config.context_format) for c in train_set["context"]]
+    data_digest = hashlib.sha256(json.dumps([list(train_set["text"]), shown, rows.tolist()]).encode())
     digest = config_digest(config) + ":" + data_digest.hexdigest()[:12]
     if resume and ckpt.is_file():
         state.load(ckpt, module, optimizer, scheduler, rng, digest)

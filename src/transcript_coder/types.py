@@ -16,6 +16,9 @@ from pathlib import Path
 THERAPIST = "therapist"
 CLIENT = "client"
 OTHER = "other"
+
+#: Speaker given to a turn whose speaker the input does not state and cannot be inferred.
+UNKNOWN_SPEAKER = "UNKNOWN"
 ROLES = (THERAPIST, CLIENT, OTHER)
 
 

@@ -10,10 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..types import Turn
-
-#: Speaker given to a turn whose speaker the input does not state and cannot be inferred.
-UNKNOWN_SPEAKER = "UNKNOWN"
+from ..types import UNKNOWN_SPEAKER, Turn
 
 
 @dataclass(frozen=True)
