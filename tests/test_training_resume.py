@@ -203,3 +203,6 @@ def test_a_student_distilled_from_a_teacher_learns_its_codes(tmp_path, monkeypat
         t = teacher.predict_proba(texts, contexts, schemes=[scheme])[scheme].argmax(1)
         s = student.predict_proba(texts, contexts, schemes=[scheme])[scheme].argmax(1)
         assert (t == s).mean() >= 0.85, scheme
+    card = (tmp_path / "student" / "README.md").read_text()
+    assert f"| distilled from | `{tmp_path / 'teacher'}`: their soft codes (temperature 2.0, weight 1.0; gold codes weight 0)" in card
+    assert "distilled from" not in (tmp_path / "teacher" / "README.md").read_text()

@@ -132,6 +132,9 @@ def write_model_card(output: Path, config, metrics: dict, validation: dict[str, 
         f"lr {config.learning_rate} (heads {config.head_learning_rate}), class weighting {config.class_weighting}, "
         f"seed {config.seed}, {config.precision}, "
         f"{metrics['train_seconds'] / 60:.1f} min on {config.threads or 'all'} CPU thread(s) |",
+        *([f"| distilled from | {', '.join(f'`{t}`' for t in config.teachers)}: their soft codes (temperature "
+           f"{config.distill_temperature}, weight {config.distill_weight}; gold codes weight "
+           f"{1 - config.distill_weight:g}) on every row a teacher's head codes |"] if config.teachers else []),
         f"| weights | `model.safetensors`, {config.save_dtype} |", "",
         "## Intended use", "",
         "Coding psychotherapy and counselling transcripts for research and supervision, with human review. "
