@@ -495,3 +495,22 @@ def test_no_input_file_at_all_is_a_usage_error(tmp_path, model_set):
         code([SESSIONS], tmp_path / "file", models=model_set)
     assert caught.value.code == "E406"
 
+
+
+def test_model_presets_and_folders_of_models_resolve_to_their_model_folders(codebook):
+    """``--model fast`` is the shipped fast model; a folder of models means every model in it; a
+    model folder is itself; a name that is none of these stays as given and fails when loaded."""
+    from transcript_coder.classify import resolve_model_paths
+    from transcript_coder.errors import ModelError
+
+    from .conftest import ROOT
+
+    fast = ROOT / "models" / "fast" / "annomi_goemotions"
+    assert resolve_model_paths(["fast"]) == [fast]
+    assert resolve_model_paths([ROOT / "models" / "fast", ROOT / "models" / "annomi"]) == [fast, ROOT / "models" / "annomi"]
+    described = ModelSet(["fast"], codebook).describe()
+    assert {d.path for d in described.descriptions_} == {fast}
+    assert "client_emotion" in described.providers_ and "therapist_behaviour" in described.providers_
+    with pytest.raises(ModelError) as caught:
+        ModelSet(["fastest"], codebook).describe()
+    assert caught.value.code == "E201" and "fastest" in str(caught.value)

@@ -70,6 +70,21 @@ def discover_models(directory: str | Path | None = None) -> list[Path]:
     return found
 
 
+def resolve_model_paths(values: Sequence[str | Path]) -> list[Path]:
+    """Model folders for ``--model`` values. A value is a model folder; a folder of model folders
+    (every model in it, e.g. ``models/fast``); or the name of such a folder under ``models/``, a
+    preset (``--model fast``: the fast single-pass model). Anything else is kept as given, so
+    loading it names the problem (E201)."""
+    paths: list[Path] = []
+    for value in values:
+        path = Path(value)
+        if not path.exists() and not path.is_absolute() and (models_dir() / path).is_dir():
+            path = models_dir() / path
+        found = discover_models(path) if path.is_dir() and not (path / "config.json").is_file() else []
+        paths += found or [path]
+    return paths
+
+
 def describe_model(path: str | Path, codebook: Codebook | None = None) -> ModelDescription:
     """Read a model folder's metadata and weight fingerprint; check its heads against ``codebook``.
 
@@ -157,7 +172,8 @@ class ModelSet:
     """The models a run uses, keyed by the schemes they provide.
 
     Args:
-        paths: model folders; ``None`` discovers them in ``models/`` (:func:`discover_models`).
+        paths: model folders, folders of models or presets (:func:`resolve_model_paths`); ``None``
+            discovers them in ``models/`` (:func:`discover_models`).
         codebook: every head is checked against it.
         threads: torch intra-op threads (``None``: torch's default).
         runtime: the registered runtime that executes the encoders (:mod:`transcript_coder.runtime`).
@@ -169,7 +185,7 @@ class ModelSet:
 
     def __init__(self, paths: Sequence[str | Path] | None = None, codebook: Codebook | None = None,
                  threads: int | None = None, runtime: str = DEFAULT_RUNTIME, device: str = "cpu") -> None:
-        self.paths = None if paths is None else [Path(p) for p in paths]
+        self.paths = None if paths is None else resolve_model_paths(paths)
         self.device = device
         self.codebook = codebook
         self.threads = threads

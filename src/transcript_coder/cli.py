@@ -444,7 +444,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "run.json to re-run it; options given here win")
     p.add_argument("--unit", default="turn", help="coding unit: turn (default) or sentence")
     p.add_argument("--model", action="append", metavar="DIR",
-                   help="model folder (repeatable; default: every model in models/)")
+                   help="model folder, a folder of models, or a preset under models/ such as 'fast' "
+                        "(repeatable; default: every model directly in models/)")
     p.add_argument("--codebooks", metavar="DIR", help="codebook folder (default: configs/codebooks)")
     p.add_argument("--batch-size", dest="batch_size", type=int, default=64, help="units per model batch (default 64)")
     p.add_argument("--threads", type=int, help="torch threads (default: all cores)")
