@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 
 from transcript_coder.codebook import load_codebook
+from transcript_coder.evaluate import check_fold
 from transcript_coder.model import load_model
 from transcript_coder.train import calibrate_heads, load_splits, load_train_config
 
@@ -26,16 +27,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, type=Path)
     parser.add_argument("--config", required=True, type=Path)
-    parser.add_argument("--fold", type=int, help="the model is this cross-validation fold's (its fold.json says how many)")
+    parser.add_argument("--fold", type=int, help="the model is this cross-validation fold's (its fold.json "
+                                                 "says how many; checked as `evaluate --fold` checks it)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     config = load_train_config(args.config)
     if args.fold is not None:
-        stamp = json.loads((args.model / "fold.json").read_text(encoding="utf-8"))
-        if stamp["fold"] != args.fold:
-            parser.error(f"{args.model} is fold {stamp['fold']}'s model, not fold {args.fold}'s")
-        config = config.model_copy(update={"data": config.data.model_copy(update={"folds": stamp["folds"],
-                                                                                  "fold": args.fold})})
+        folds = check_fold(args.model, args.config, "validation", args.fold, None)  # as `evaluate --fold`
+        config = config.model_copy(update={"data": config.data.model_copy(update={"folds": folds, "fold": args.fold})})
     codebook = load_codebook()
     model = load_model(args.model, codebook)
     splits = load_splits(config, codebook, context_turns=model.info.inputs.context_turns)

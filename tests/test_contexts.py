@@ -135,3 +135,10 @@ def test_a_marked_context_model_trains_saves_and_reads_its_marks_after_reload(tm
     a, b = result.model.predict_proba(texts, contexts), reloaded.predict_proba(texts, contexts)
     for scheme in a:
         np.testing.assert_allclose(a[scheme], b[scheme], atol=1e-5)
+
+
+def test_rendering_is_idempotent_so_a_rendered_context_can_be_rendered_again():
+    for context_format in ("text", "marked"):
+        for turns, words in ((1, 48), (3, 5), (2, 64)):
+            once = render(STORED, turns, words, context_format)
+            assert render(once, turns, words, context_format) == once

@@ -54,7 +54,7 @@ def evaluate(model_path: str | Path, data_path: str | Path | None = None, data_f
             that is not the one the model's ``fold.json`` says it was validated on.
     """
     if fold is not None:
-        folds = _check_fold(Path(model_path), config_path, split, fold, folds)
+        folds = check_fold(Path(model_path), config_path, split, fold, folds)
     codebook = codebook or load_codebook()
     model = load_model(model_path, codebook)
     model.module.to(resolve_device(device))
@@ -79,7 +79,7 @@ def evaluate(model_path: str | Path, data_path: str | Path | None = None, data_f
     return result
 
 
-def _check_fold(model_path: Path, config_path: str | Path | None, split: str, fold: int, folds: int | None) -> int:
+def check_fold(model_path: Path, config_path: str | Path | None, split: str, fold: int, folds: int | None) -> int:
     """The fold count to score ``fold`` with; E402 when the request cannot score that fold's
     held-out transcripts (no config, the test split, or not the fold the model's stamp records)."""
     if config_path is None:

@@ -449,10 +449,11 @@ class TranscriptModel:
             context_vectors = np.where(np.asarray(context_rows)[:, None] >= 0, vectors[context_rows], 0.0)
             context_vectors = context_vectors.astype(np.float32)
         else:
-            use_context = self.info.inputs.context_turns > 0
+            spec = self.info.inputs
+            # keyed by the context the model reads (rendering is idempotent, so encode may render again)
+            shown = [render(c, spec.context_turns, spec.context_max_words, spec.context_format) for c in contexts]
             distinct_pairs: dict[tuple[str, str], int] = {}
-            rows = [distinct_pairs.setdefault((t, c if use_context else ""), len(distinct_pairs))
-                    for t, c in zip(texts, contexts)]
+            rows = [distinct_pairs.setdefault((t, c), len(distinct_pairs)) for t, c in zip(texts, shown)]
             keys = list(distinct_pairs)
             enc = self.encode([k[0] for k in keys], [k[1] for k in keys])
             pooled = self.run_encoder(enc, batch_size=batch_size, hook=hook)[rows]
