@@ -193,7 +193,11 @@ def test_a_student_distilled_from_a_teacher_learns_its_codes(tmp_path, monkeypat
     student_cfg = _config(fixtures, name="student", epochs=8, checkpoint_every=None, context_mode="embedding",
                           teachers=[str(tmp_path / "teacher")], distill_weight=1.0, distill_temperature=2.0,
                           data=DataConfig(format="coded_csv.v1", path=data, validation_path=data))
-    student = train(student_cfg, codebook=codebook, output=tmp_path / "student").model
+    hook = RecordingHook()
+    student = train(student_cfg, codebook=codebook, output=tmp_path / "student", hook=hook).model
+    stage = "soft targets of teacher"  # the teachers' pass over the rows is reported as it goes
+    assert ("start", stage, None) in hook.events and ("finish", stage) in hook.events
+    assert sum(e[2] for e in hook.events if e[:2] == ("advance", stage)) > 0
     from transcript_coder.corpora import read_corpus
 
     rows = read_corpus("coded_csv.v1", data, codebook, context_turns=1)

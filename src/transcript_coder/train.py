@@ -300,7 +300,9 @@ class _SoftTargets:
     ``rows x labels`` array in the student head's label order and a mask of the rows it covers (the
     rows whose role the scheme codes)."""
 
-    def __init__(self, teachers: Sequence[str], dataset: Dataset, heads: Sequence[HeadSpec], codebook: Codebook) -> None:
+    def __init__(self, teachers: Sequence[str], dataset: Dataset, heads: Sequence[HeadSpec], codebook: Codebook,
+                 hook: ProgressHook | None = None) -> None:
+        hook = hook or NullHook()
         self.probs: dict[str, np.ndarray] = {}
         self.mask: dict[str, np.ndarray] = {}
         roles = self.roles = np.asarray(dataset["role"])
@@ -315,8 +317,11 @@ class _SoftTargets:
             rows = np.flatnonzero(np.logical_or.reduce([roles == r if r != "any" else np.ones(len(roles), bool)
                                                          for r in role.values()]))
             log.info("teacher %s: soft targets for %s on %d rows", folder, [h.scheme for h in wanted], len(rows))
+            stage = f"soft targets of {Path(folder).name}"
+            hook.start(stage, None, unit="input")  # distinct inputs: fewer than rows when texts repeat
             probs = teacher.predict_proba([dataset["text"][i] for i in rows], [dataset["context"][i] for i in rows],
-                                          schemes=[h.scheme for h in wanted])
+                                          schemes=[h.scheme for h in wanted], hook=lambda n: hook.advance(stage, n))
+            hook.finish(stage)
             for head in wanted:
                 order = [teacher.head(head.scheme).labels.index(label) for label in head.labels]
                 full = np.zeros((len(roles), len(head.labels)), dtype=np.float32)
@@ -755,7 +760,7 @@ def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str 
         valid_frozen = (valid_enc, FrozenStates(model.module, valid_enc, config.freeze_layers, store=store,
                                                 pad_id=tokenizer.pad_token_id or 0, hook=hook))
     targets = _Targets(train_set, heads)
-    soft = _SoftTargets(config.teachers, train_set, heads, codebook) if config.teachers else None
+    soft = _SoftTargets(config.teachers, train_set, heads, codebook, hook) if config.teachers else None
     rows = np.flatnonzero(targets.labelled() | soft.covered()) if soft is not None else np.flatnonzero(targets.labelled())
     contexts = _ContextInputs(model, train_set["context"]) if model.embeds_context else None
     sources = np.asarray(train_set[SOURCE_COLUMN]) if SOURCE_COLUMN in train_set.column_names else np.zeros(len(train_set), int)
