@@ -26,12 +26,12 @@ is one unmarked turn.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, get_args
 
 from .types import UNKNOWN_SPEAKER
 
 ContextFormat = Literal["text", "marked"]
-CONTEXT_FORMATS: tuple[str, ...] = ("text", "marked")
+CONTEXT_FORMATS: tuple[str, ...] = get_args(ContextFormat)
 
 #: The most preceding turns a unit carries at coding time, so the most a model may read.
 MAX_CONTEXT_TURNS = 3
@@ -55,8 +55,8 @@ def same_speaker(speaker: str, other: str) -> bool:
 def history(turns: Sequence[tuple[bool, str]]) -> str:
     """The stored context of a unit from its preceding ``turns``, oldest first, each a pair
     (said by the unit's own speaker, text). Turns without text are skipped."""
-    return _TURN.join(f"{SAME if same else OTHER}{_MARK}{clean_turn(text)}"
-                      for same, text in turns if clean_turn(text))
+    cleaned = [(same, clean_turn(text)) for same, text in turns]
+    return _TURN.join(f"{SAME if same else OTHER}{_MARK}{text}" for same, text in cleaned if text)
 
 
 def turns_of(context: str) -> list[tuple[str | None, str]]:
