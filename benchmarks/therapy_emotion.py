@@ -14,7 +14,9 @@ the fitted part never sees the transcript it is scored on). Variants:
   and the head's confusions);
 * ``+ context``: the same with the preceding (therapist) turn's 7 emotion probabilities added;
 * ``trained on labels``: logistic regression on the frozen encoder's turn vector plus the head's
-  log-probabilities (training on the therapy-talk labels themselves).
+  log-probabilities (training on the therapy-talk labels themselves);
+* ``+ single-coded transcripts``: the same, also trained on the client turns of the transcripts
+  only pass 1 coded (always on the training side; scoring stays on the double-coded transcripts).
 
 Also reported: how often units the annotators coded sadness or fear (self-criticism, worry, grief)
 come out as anger or disgust. Usage::
@@ -45,12 +47,17 @@ def _folds(transcripts: list[str], k: int = 5, seed: int = 13) -> dict[str, int]
     return {names[i]: j % k for j, i in enumerate(order)}
 
 
-def _cv_predict(features: np.ndarray, y: np.ndarray, fold_of: np.ndarray, c: float) -> np.ndarray:
+def _cv_predict(features: np.ndarray, y: np.ndarray, fold_of: np.ndarray, c: float,
+                extra: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Out-of-fold predictions; ``extra`` rows (features, labels) join every fold's training side."""
     out = np.zeros(len(y), dtype=int)
     for fold in np.unique(fold_of):
         train, test = fold_of != fold, fold_of == fold
         clf = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
-        clf.fit(features[train], y[train])
+        if extra is None:
+            clf.fit(features[train], y[train])
+        else:
+            clf.fit(np.vstack([features[train], extra[0]]), np.concatenate([y[train], extra[1]]))
         out[test] = clf.predict(features[test])
     return out
 
@@ -64,7 +71,11 @@ def main() -> None:
     codebook = load_codebook()
     labels = list(codebook[SCHEME].code_ids)
     passes = {p: read_pass("client_turns", p, codebook) for p in ("pass1", "pass2")}
-    keys = sorted(set(passes["pass1"]) & set(passes["pass2"]), key=lambda k: (int(k[0]), int(k[1])))
+    def ordered(units) -> list:
+        return sorted(units, key=lambda k: (int(k[0]), int(k[1])))
+
+    keys = ordered(set(passes["pass1"]) & set(passes["pass2"]))
+    extra = ordered(set(passes["pass1"]) - set(passes["pass2"]))  # coded once; training side only
     all_turns = read_annomi_turns()
     texts = [all_turns[k]["text"] for k in keys]
     previous = [all_turns.get((k[0], str(int(k[1]) - 1)), {"text": ""})["text"] for k in keys]
@@ -79,6 +90,11 @@ def main() -> None:
     probs = model.predict_proba(texts, schemes=[SCHEME])[SCHEME][:, order]
     prev_probs = model.predict_proba([p or "." for p in previous], schemes=[SCHEME])[SCHEME][:, order]
     vectors = model.embed(texts)
+    extra_texts = [all_turns[k]["text"] for k in extra]
+    extra_y = np.array([labels.index(passes["pass1"][k].codes[SCHEME][0]) for k in extra], dtype=int)
+    extra_features = (np.hstack([model.embed(extra_texts), np.log(np.clip(
+        model.predict_proba(extra_texts, schemes=[SCHEME])[SCHEME][:, order], 1e-6, 1))])
+        if extra else np.zeros((0, vectors.shape[1] + len(labels))))
     thresholds = np.asarray(head.thresholds or (0.5,) * len(labels))[order]
 
     def macro(pred: np.ndarray) -> dict:
@@ -98,11 +114,19 @@ def main() -> None:
         scores = {p: round(float(f1_score(refs[p], pred, labels=range(len(labels)), average="macro", zero_division=0)), 4)
                   for p, pred in zip(refs, preds)}
         results[name] = {**scores, "mean": round(float(np.mean(list(scores.values()))), 4)}
+    if extra:
+        features = np.hstack([vectors, logp])
+        preds = [_cv_predict(features, refs[p], fold_of, c=1.0, extra=(extra_features, extra_y)) for p in refs]
+        scores = {p: round(float(f1_score(refs[p], pred, labels=range(len(labels)), average="macro", zero_division=0)), 4)
+                  for p, pred in zip(refs, preds)}
+        results[f"trained on labels + {len(extra)} single-coded turns of {len({k[0] for k in extra})} transcripts"] = {
+            **scores, "mean": round(float(np.mean(list(scores.values()))), 4)}
     agreement = f1_score(refs["pass1"], refs["pass2"], labels=range(len(labels)), average="macro", zero_division=0)
     shipped = probs.argmax(1)
     self_critical = np.isin(refs["pass1"], [labels.index("sadness"), labels.index("fear")])
     hostile = np.isin(shipped, [labels.index("anger"), labels.index("disgust")])
     report = {"model": args.model, "units": len(keys), "transcripts": len(set(transcripts)),
+              "single_coded_training_units": len(extra),
               "pass2_vs_pass1_macro_f1": round(float(agreement), 4), "macro_f1": results,
               "sadness_or_fear_coded_anger_or_disgust": {
                   "units": int(self_critical.sum()), "share": round(float(hostile[self_critical].mean()), 4)},

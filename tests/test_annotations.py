@@ -7,15 +7,21 @@ import math
 
 import pytest
 
-from transcript_coder.annotations import (annotation_agreement, binary_agreement, cohen_kappa, label_scores,
-                                          read_pass)
+from transcript_coder.annotations import (PASSES, annotation_agreement, binary_agreement, cohen_kappa,
+                                          label_scores, read_pass)
 from transcript_coder.errors import DataError
 
 
-def _write_set(folder, pass1: str, pass2: str):
-    (folder / "pass1_part_a.csv").write_text("transcript_id,utterance_id,codes,annotator\n" + pass1, encoding="utf-8")
-    (folder / "pass1_part_b.csv").write_text("transcript_id,utterance_id,codes,annotator\n", encoding="utf-8")
-    (folder / "pass2.csv").write_text("transcript_id,utterance_id,codes,annotator\n" + pass2, encoding="utf-8")
+def _write_set(folder, pass1: str, pass2: str, round2: str = ""):
+    """Every file of the mi_relational set: ``pass1`` in round 1's first pass-1 file, ``round2`` in
+    round 2's, ``pass2`` in round 1's pass-2 file; the others empty."""
+    header = "transcript_id,utterance_id,codes,annotator\n"
+    for files in PASSES["mi_relational"].values():
+        for name in files:
+            (folder / name).write_text(header, encoding="utf-8")
+    (folder / "pass1_part_a.csv").write_text(header + pass1, encoding="utf-8")
+    (folder / "pass1_part_c.csv").write_text(header + round2, encoding="utf-8")
+    (folder / "pass2.csv").write_text(header + pass2, encoding="utf-8")
 
 
 def test_pass_is_keyed_and_codes_in_codebook_order(tmp_path, codebook):
@@ -23,6 +29,13 @@ def test_pass_is_keyed_and_codes_in_codebook_order(tmp_path, codebook):
     units = read_pass("mi_relational", "pass1", codebook, tmp_path)
     assert units[("1", "0")].codes == {"mi_relational": ["affirm", "confront"]}
     assert units[("1", "2")].codes == {"mi_relational": []}
+
+
+def test_rounds_select_files_and_default_to_every_round(tmp_path, codebook):
+    _write_set(tmp_path, "1,0,affirm,a\n", "", round2="2,0,persuade,c\n")
+    assert set(read_pass("mi_relational", "pass1", codebook, tmp_path)) == {("1", "0"), ("2", "0")}
+    assert set(read_pass("mi_relational", "pass1", codebook, tmp_path, rounds=[1])) == {("1", "0")}
+    assert set(read_pass("mi_relational", "pass1", codebook, tmp_path, rounds=[2])) == {("2", "0")}
 
 
 def test_unknown_code_is_e520_with_row_and_column(tmp_path, codebook):
@@ -74,9 +87,12 @@ def test_team_labels_against_annomi(shared_data, codebook, monkeypatch):
     cov = result.coverage["mi_relational"]
     assert cov["pass1 transcripts"] >= 60 and cov["pass2 transcripts"] >= 0.2 * cov["pass1 transcripts"]
     mi = next(s for s in result.schemes if s.scheme == "mi_relational")
-    assert mi.units == 601 and [c.code for c in mi.codes][:6] == codebook["mi_relational"].code_ids
-    assert next(c for c in mi.codes if c.code == "affirm").kappa == pytest.approx(0.92, abs=0.01)
-    assert result.relationships_rules["micro"]["support"] == 159
+    assert mi.units == 791 and [c.code for c in mi.codes][:6] == codebook["mi_relational"].code_ids
+    assert next(c for c in mi.codes if c.code == "affirm").kappa == pytest.approx(0.94, abs=0.01)
+    assert cov["pass1 transcripts"] == 106 and result.coverage["client_turns"]["pass1 units"] == 2318
+    assert result.relationships_rules["micro"]["support"] == 383
+    # the later rounds' transcripts, never read while writing the patterns
+    assert result.relationships_rules_unseen["micro"]["support"] == 224
 
 
 def test_cli_writes_the_agreement_json(shared_data, monkeypatch, tmp_path, capsys):
@@ -88,10 +104,10 @@ def test_cli_writes_the_agreement_json(shared_data, monkeypatch, tmp_path, capsy
     out = tmp_path / "agreement.json"
     assert main(["annotations", "agreement", "--no-rules", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "| `affirm` | 601 |" in printed and f"wrote {out}" in printed
+    assert "| `affirm` | 791 |" in printed and f"wrote {out}" in printed
     data = json.loads(out.read_text(encoding="utf-8"))
     mi = next(s for s in data["schemes"] if s["scheme"] == "mi_relational")
-    assert mi["units"] == 601 and data["client_relationships_rules_vs_pass1"] == {}
+    assert mi["units"] == 791 and data["client_relationships_rules_vs_pass1"] == {}
 
 
 def test_agreement_by_code_for_a_model_card(codebook):
@@ -99,5 +115,5 @@ def test_agreement_by_code_for_a_model_card(codebook):
 
     figures = agreement_by_code("mi_relational", codebook)
     assert list(figures)[:6] == codebook["mi_relational"].code_ids
-    assert figures["affirm"]["n"] == 601 and figures["affirm"]["kappa"] == pytest.approx(0.92, abs=0.01)
-    assert figures["confront"]["prevalence"] == pytest.approx(9 / 601, abs=1e-4)
+    assert figures["affirm"]["n"] == 791 and figures["affirm"]["kappa"] == pytest.approx(0.94, abs=0.01)
+    assert figures["confront"]["prevalence"] == pytest.approx(9 / 791, abs=1e-4)

@@ -4,11 +4,17 @@ Two label sets are kept in the repository, keyed by AnnoMI ``transcript_id`` and
 and without any dataset sentence (the text is joined from the AnnoMI development file, found under
 ``$TRANSCRIPT_CODER_DATA``, default ``../shared/data``):
 
-* ``mi_relational/``: therapist turns coded with the multi-label ``mi_relational`` scheme; pass 1
-  (``pass1_part_a.csv`` + ``pass1_part_b.csv``, 64 transcripts) and an independent pass 2
-  (``pass2.csv``) over 14 of them;
+* ``mi_relational/``: therapist turns coded with the multi-label ``mi_relational`` scheme. Round 1:
+  pass 1 (``pass1_part_a.csv`` + ``pass1_part_b.csv``, 64 transcripts) and an independent pass 2
+  (``pass2.csv``) over 14 of them. Round 2: pass 1 of the other 42 development transcripts
+  (``pass1_part_c.csv`` + ``pass1_part_d.csv``) and pass 2 over 9 of them (``pass2_part_b.csv``);
 * ``client_turns/``: client turns with one ``client_emotion`` code and the ``client_relationships``
-  mentioned; two independent passes (``pass1.csv``, ``pass2.csv``) over the same 20 transcripts.
+  mentioned. Round 1: two independent passes (``pass1.csv``, ``pass2.csv``) over the same 20
+  transcripts. Round 2: pass 1 only, over 30 more (``pass1_part_e.csv`` + ``pass1_part_f.csv``).
+
+Every file belongs to one annotation *round* (:data:`PASSES`). Agreement reads every round; training
+reads the rounds its config names (``team_label_rounds``, default round 1, the labels the recorded
+cross-validation folds were trained on), so adding a round never changes what an existing config trains.
 
 :func:`annotation_agreement` reports, per code, Cohen's kappa and Krippendorff's alpha (nominal,
 :func:`transcript_coder.metrics.krippendorff_alpha`) between the passes on the units both coded,
@@ -22,7 +28,7 @@ import csv
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -36,10 +42,16 @@ Key = tuple[str, str]
 ENV_DATA = "TRANSCRIPT_CODER_DATA"
 ANNOMI_DEV = Path("annomi") / "annomi_full_dev.csv"
 
-#: The label files of each annotation set, per pass.
-PASSES = {
-    "mi_relational": {"pass1": ("pass1_part_a.csv", "pass1_part_b.csv"), "pass2": ("pass2.csv",)},
-    "client_turns": {"pass1": ("pass1.csv",), "pass2": ("pass2.csv",)},
+#: The label files of each annotation set, per pass, each with the annotation round it came from.
+PASSES: dict[str, dict[str, dict[str, int]]] = {
+    "mi_relational": {
+        "pass1": {"pass1_part_a.csv": 1, "pass1_part_b.csv": 1, "pass1_part_c.csv": 2, "pass1_part_d.csv": 2},
+        "pass2": {"pass2.csv": 1, "pass2_part_b.csv": 2},
+    },
+    "client_turns": {
+        "pass1": {"pass1.csv": 1, "pass1_part_e.csv": 2, "pass1_part_f.csv": 2},
+        "pass2": {"pass2.csv": 1},
+    },
 }
 #: Which scheme each column of an annotation set holds, and the AnnoMI role of its units.
 COLUMNS = {
@@ -76,8 +88,9 @@ class LabelledUnit:
 
 
 def read_pass(label_set: str, pass_name: str, codebook: Codebook | None = None,
-              directory: str | Path | None = None) -> dict[Key, LabelledUnit]:
-    """One pass of an annotation set, keyed by ``(transcript_id, utterance_id)``, every code checked.
+              directory: str | Path | None = None, rounds: Collection[int] | None = None) -> dict[Key, LabelledUnit]:
+    """One pass of an annotation set, keyed by ``(transcript_id, utterance_id)``, every code checked:
+    the files of the annotation ``rounds`` given (default: every round).
 
     Raises:
         DataError: E301 missing columns, E520 a code the scheme lacks, E521 a unit labelled twice.
@@ -86,7 +99,9 @@ def read_pass(label_set: str, pass_name: str, codebook: Codebook | None = None,
     folder = Path(directory) if directory is not None else annotations_dir() / label_set
     units: dict[Key, LabelledUnit] = {}
     where: dict[Key, tuple[Path, int]] = {}
-    for name in PASSES[label_set][pass_name]:
+    for name, round_ in PASSES[label_set][pass_name].items():
+        if rounds is not None and round_ not in rounds:
+            continue
         path = folder / name
         with path.open(encoding="utf-8", newline="") as handle:
             reader = csv.DictReader(handle)
@@ -244,13 +259,17 @@ class AnnotationAgreement:
     relationships_rules: dict[str, dict] = field(default_factory=dict)
     relationships_pass2: dict[str, dict] = field(default_factory=dict)
     relationships_fixture: dict[str, dict] = field(default_factory=dict)
+    #: the rules against pass 1 on the transcripts of the annotation rounds after the first, whose
+    #: errors were never read while the patterns were written
+    relationships_rules_unseen: dict[str, dict] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         """A JSON-ready dict."""
         return {"coverage": self.coverage, "schemes": [s.to_json() for s in self.schemes],
                 "client_relationships_rules_vs_pass1": self.relationships_rules,
                 "client_relationships_pass2_vs_pass1": self.relationships_pass2,
-                "client_relationships_rules_on_our_turns": self.relationships_fixture}
+                "client_relationships_rules_on_our_turns": self.relationships_fixture,
+                "client_relationships_rules_vs_pass1_later_rounds": self.relationships_rules_unseen}
 
     def table(self) -> str:
         """Markdown tables (as the README shows them)."""
@@ -267,16 +286,19 @@ class AnnotationAgreement:
         if self.relationships_rules:
             lines += ["", "**client_relationships rules**: precision / recall on our written turns "
                       f"({FIXTURE_TURNS.as_posix()}), and on AnnoMI client turns against pass 1, with pass 2 against "
-                      "pass 1 beside it", "",
+                      "pass 1 beside it; the last three columns score the rules on the later rounds' transcripts "
+                      "only, whose errors were never read while the patterns were written", "",
                       "| label | ours: units | ours: P | ours: R | AnnoMI pass-1 units | rules P | rules R | rules F1 "
-                      "| pass 2 P | pass 2 R | pass 2 F1 |",
-                      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                      "| pass 2 P | pass 2 R | pass 2 F1 | later rounds: units | P | R |",
+                      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
             for label, r in self.relationships_rules.items():
                 q = self.relationships_pass2[label]
                 f = self.relationships_fixture.get(label, {})
+                u = self.relationships_rules_unseen.get(label, {})
                 lines.append(f"| `{label}` | {f.get('support', '')} | {_num(f.get('precision'))} | {_num(f.get('recall'))} | "
                              f"{r['support']} | {_num(r['precision'])} | {_num(r['recall'])} | "
-                             f"{_num(r['f1'])} | {_num(q['precision'])} | {_num(q['recall'])} | {_num(q['f1'])} |")
+                             f"{_num(r['f1'])} | {_num(q['precision'])} | {_num(q['recall'])} | {_num(q['f1'])} | "
+                             f"{u.get('support', '')} | {_num(u.get('precision'))} | {_num(u.get('recall'))} |")
         return "\n".join(lines)
 
 
@@ -362,11 +384,19 @@ def annotation_agreement(codebook: Codebook | None = None, directory: str | Path
         gold = [reference[k].codes[scheme.id] for k in order]
         second = passes["client_turns"]["pass2"]
         both = [k for k in order if k in second]
-        result.relationships_rules = {k: {m: _clean(v) if isinstance(v, float) else v for m, v in s.items()}
-                                      for k, s in label_scores(scheme.code_ids, gold, predicted).items()}
-        result.relationships_pass2 = {k: {m: _clean(v) if isinstance(v, float) else v for m, v in s.items()}
-                                      for k, s in label_scores(scheme.code_ids, [reference[k].codes[scheme.id] for k in both],
-                                                               [second[k].codes[scheme.id] for k in both]).items()}
+        later = set(read_pass("client_turns", "pass1", codebook, root / "client_turns",
+                              rounds=set(PASSES["client_turns"]["pass1"].values()) - {1}))
+
+        def scores(reference_codes, predicted_codes) -> dict[str, dict]:
+            return {k: {m: _clean(v) if isinstance(v, float) else v for m, v in s.items()}
+                    for k, s in label_scores(scheme.code_ids, reference_codes, predicted_codes).items()}
+
+        result.relationships_rules = scores(gold, predicted)
+        result.relationships_pass2 = scores([reference[k].codes[scheme.id] for k in both],
+                                            [second[k].codes[scheme.id] for k in both])
+        unseen = [i for i, k in enumerate(order) if k in later]
+        if unseen:
+            result.relationships_rules_unseen = scores([gold[i] for i in unseen], [predicted[i] for i in unseen])
         result.relationships_fixture = score_rules_on_turns(scheme, codebook)
     if json_path is not None:
         from .writers.atomic import write_text

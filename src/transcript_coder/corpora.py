@@ -105,16 +105,17 @@ def codes_of(cell: Sequence[str]) -> list[str]:
     return [c for c in cell if c != NO_CODE]
 
 
-def _team_labels(label_sets: Sequence[str], codebook: Codebook,
-                 directory: str | Path | None = None) -> dict[str, dict[tuple[str, str], list[str]]]:
-    """The team's first-pass labels per scheme, keyed by (transcript_id, utterance_id);
-    ``directory`` holds one folder per label set (default ``data/annotations``)."""
+def _team_labels(label_sets: Sequence[str], codebook: Codebook, directory: str | Path | None = None,
+                 rounds: Sequence[int] = (1,)) -> dict[str, dict[tuple[str, str], list[str]]]:
+    """The team's first-pass labels of the annotation ``rounds`` per scheme, keyed by
+    (transcript_id, utterance_id); ``directory`` holds one folder per label set (default
+    ``data/annotations``)."""
     from .annotations import COLUMNS, read_pass
 
     labels: dict[str, dict[tuple[str, str], list[str]]] = {}
     for label_set in label_sets:
         folder = Path(directory) / label_set if directory is not None else None
-        units = read_pass(label_set, "pass1", codebook, directory=folder)
+        units = read_pass(label_set, "pass1", codebook, directory=folder, rounds=rounds)
         for scheme in COLUMNS[label_set].values():
             if scheme in codebook:
                 labels[scheme] = {key: unit.codes[scheme] for key, unit in units.items()}
@@ -123,7 +124,8 @@ def _team_labels(label_sets: Sequence[str], codebook: Codebook,
 
 @corpora.register("annomi.v1")
 def read_annomi(path: str | Path, codebook: Codebook, context_turns: int = 1,
-                team_labels: Sequence[str] = (), team_labels_dir: str | Path | None = None) -> Dataset:
+                team_labels: Sequence[str] = (), team_labels_dir: str | Path | None = None,
+                team_label_rounds: Sequence[int] = (1,)) -> Dataset:
     """Read the AnnoMI CSV layout (``AnnoMI-full.csv`` columns; missing values are ``n/a``).
 
     Therapist rows carry ``therapist_behaviour`` and, where AnnoMI marks the behaviour as present
@@ -132,10 +134,12 @@ def read_annomi(path: str | Path, codebook: Codebook, context_turns: int = 1,
 
     ``team_labels`` adds the team's own labels (``data/annotations/``, pass 1) by transcript and
     utterance id, e.g. ``[mi_relational]``: an annotated turn with no code gets :data:`NO_CODE`, so a
-    multi-label head learns from the many turns that carry none.
+    multi-label head learns from the many turns that carry none. ``team_label_rounds`` names the
+    annotation rounds to read (default ``[1]``, the labels the recorded folds were trained on;
+    ``[1, 2]`` for every round).
     """
     path = Path(path)
-    team = _team_labels(team_labels, codebook, team_labels_dir)
+    team = _team_labels(team_labels, codebook, team_labels_dir, team_label_rounds)
     required = ["transcript_id", "video_url", "utterance_id", "interlocutor", "utterance_text",
                 "main_therapist_behaviour", "client_talk_type", "question_exists", "question_subtype",
                 "reflection_exists", "reflection_subtype", "therapist_input_exists", "therapist_input_subtype"]

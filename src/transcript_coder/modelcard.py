@@ -65,10 +65,11 @@ def _team_label_block(config, validation: dict[str, SchemeReport], codebook: Cod
     lines: list[str] = []
     for source in [config.data, *config.extra_data]:
         root = source.options.get("team_labels_dir")
+        rounds = source.options.get("team_label_rounds", [1])
         for label_set in source.options.get("team_labels", []):
             folder = Path(root) / label_set if root else None
             try:
-                passes = [read_pass(label_set, name, codebook, folder) for name in ("pass1", "pass2")
+                passes = [read_pass(label_set, name, codebook, folder, rounds) for name in ("pass1", "pass2")
                           if name in PASSES[label_set]]
             except (DataError, OSError) as exc:
                 lines += [f"Agreement of the `{label_set}` annotation passes could not be read: {exc}", ""]
@@ -85,7 +86,8 @@ def _team_label_block(config, validation: dict[str, SchemeReport], codebook: Cod
                       "human MITI coders), each pass blind to the other; `data/annotations/README.md` says how"
                       if root is None else f"from `{folder}`")
                 lines += [f"## `{scheme}`: model against the annotators", "",
-                          f"Labels: pass 1 of `{label_set}`, {by} (annotator ids {who}). Agreement: pass 1 against "
+                          f"Labels: pass 1 of `{label_set}` (annotation round {', '.join(map(str, rounds))}), {by} "
+                          f"(annotator ids {who}). Agreement: pass 1 against "
                           f"the independent pass 2 over {next(iter(agreement.values())).n} units both coded.", "",
                           "| code | validation support | model F1 | annotators' Cohen's kappa | Krippendorff's alpha |",
                           "|---|---:|---:|---:|---:|"]
