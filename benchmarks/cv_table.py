@@ -31,8 +31,9 @@ SCHEMES = ("therapist_behaviour", "client_talk_type", "speaker_role")
 
 def fold_scores(record: Path) -> tuple[dict[int, dict[str, float]], dict[int, tuple]]:
     """``{fold: {scheme: macro-F1}}`` of one record folder, and per fold what makes two records'
-    fold ``k`` the same transcripts: the fold count, the split (data, grouping, seed) and the
-    validation fold's size in units and groups."""
+    fold ``k`` the same transcripts: the fold count, the split (data, grouping, seed), the
+    validation fold's size in units and groups, and per scheme the units it was scored on (the
+    team's labels of another annotation round score other units of the same transcripts)."""
     scores, splits = {}, {}
     for path in sorted(record.glob("fold_*.metrics.json")):
         fold = int(path.name.split(".")[0].split("_")[1])
@@ -40,7 +41,8 @@ def fold_scores(record: Path) -> tuple[dict[int, dict[str, float]], dict[int, tu
         stamp = json.loads(path.with_name(f"fold_{fold}.json").read_text(encoding="utf-8"))
         scores[fold] = {scheme: report["macro_f1"] for scheme, report in metrics["validation"].items()}
         splits[fold] = (stamp["folds"], metrics["split"], metrics["config"]["data"]["path"],
-                        metrics["sizes"]["validation"], metrics["sizes"]["validation_groups"])
+                        metrics["sizes"]["validation"], metrics["sizes"]["validation_groups"],
+                        {scheme: report.get("n") for scheme, report in metrics["validation"].items()})
     return scores, splits
 
 
@@ -69,12 +71,13 @@ def paired_table(records: dict[str, dict[int, dict[str, float]]], splits: dict[s
     lines = ["| A − B | common folds | " + " | ".join(schemes) + " |", "|---|---|" + "---|" * len(schemes)]
     for (a, fa), (b, fb) in combinations(records.items(), 2):
         # fold k of another split holds other transcripts: only the same held-out folds are paired
-        common = sorted(k for k in set(fa) & set(fb) if splits[a][k] == splits[b][k])
+        common = sorted(k for k in set(fa) & set(fb) if splits[a][k][:-1] == splits[b][k][:-1])
         if not common:
             continue
         cells = []
         for scheme in schemes:
-            diffs = [fa[k][scheme] - fb[k][scheme] for k in common if scheme in fa[k] and scheme in fb[k]]
+            diffs = [fa[k][scheme] - fb[k][scheme] for k in common if scheme in fa[k] and scheme in fb[k]
+                     and splits[a][k][-1][scheme] == splits[b][k][-1][scheme]]
             cells.append(" / ".join(f"{d:+.3f}" for d in diffs) if diffs else "")
         if not any(cells):  # the two variants share no scheme
             continue

@@ -22,6 +22,9 @@ Also reported: how often units the annotators coded sadness or fear (self-critic
 come out as anger or disgust. Usage::
 
     python benchmarks/therapy_emotion.py --model models/goemotions [--json out.json]
+
+``--model`` must not have been trained on the ``client_turns`` labels themselves (for example a head
+trained with ``team_labels: [client_turns]``): it would be scored on turns it learnt.
 """
 
 from __future__ import annotations
@@ -71,11 +74,14 @@ def main() -> None:
     codebook = load_codebook()
     labels = list(codebook[SCHEME].code_ids)
     passes = {p: read_pass("client_turns", p, codebook) for p in ("pass1", "pass2")}
+
     def ordered(units) -> list:
         return sorted(units, key=lambda k: (int(k[0]), int(k[1])))
 
     keys = ordered(set(passes["pass1"]) & set(passes["pass2"]))
-    extra = ordered(set(passes["pass1"]) - set(passes["pass2"]))  # coded once; training side only
+    scored = {k[0] for k in keys}
+    # turns coded once, of transcripts never scored: training side only
+    extra = ordered(k for k in set(passes["pass1"]) - set(passes["pass2"]) if k[0] not in scored)
     all_turns = read_annomi_turns()
     texts = [all_turns[k]["text"] for k in keys]
     previous = [all_turns.get((k[0], str(int(k[1]) - 1)), {"text": ""})["text"] for k in keys]

@@ -53,6 +53,10 @@ def _write(tmp_path):
                 if transcript != "3":  # transcript 3 is not annotated: its turns stay unlabelled
                     coded.writerow([transcript, 2 * k, codes, "test"])
     (labels / "pass1_part_b.csv").write_text("transcript_id,utterance_id,codes,annotator\n", encoding="utf-8")
+    # an independent second pass over transcript 1 that agrees except on one turn
+    second = [f"1,{2 * k},{'' if k == 1 else codes},second" for k, (_, codes) in enumerate(TURNS)]
+    (labels / "pass2.csv").write_text("transcript_id,utterance_id,codes,annotator\n" + "\n".join(second) + "\n",
+                                      encoding="utf-8")
     return data, tmp_path / "annotations"
 
 
@@ -66,6 +70,34 @@ def test_team_labels_join_annomi_rows_and_mark_annotated_turns_without_codes(tmp
     assert by_key[("annomi-1", 1)] == []  # client turns carry no therapist scheme
 
 
+def test_later_annotation_rounds_join_only_when_a_config_names_them(tmp_path, codebook):
+    from transcript_coder.errors import DataError
+
+    data, annotations = _write(tmp_path)
+    folder = annotations / "mi_relational"
+    # round 2 codes transcript 3, which round 1 left unlabelled
+    (folder / "pass1_part_c.csv").write_text("transcript_id,utterance_id,codes,annotator\n3,0,affirm,c\n3,2,,c\n",
+                                             encoding="utf-8")
+
+    def labels(**options):
+        rows = read_corpus("annomi.v1", data, codebook, team_labels=["mi_relational"], team_labels_dir=annotations,
+                           **options)
+        return {(s, t): c for s, t, c in zip(rows["session_id"], rows["turn_index"], rows["mi_relational"])}
+
+    with pytest.raises(DataError) as missing:  # round 2's second file is not there yet
+        labels(team_label_rounds=[1, 2])
+    assert missing.value.code == "E523" and "pass1_part_d.csv" in str(missing.value)
+    (folder / "pass1_part_d.csv").write_text("transcript_id,utterance_id,codes,annotator\n", encoding="utf-8")
+    assert labels()[("annomi-3", 0)] == []  # default: round 1 only, what recorded folds trained on
+    both = labels(team_label_rounds=[1, 2])
+    assert both[("annomi-3", 0)] == ["affirm"] and both[("annomi-3", 2)] == [NO_CODE]
+    assert both[("annomi-1", 0)] == ["seek_collaboration"]
+    assert labels(team_label_rounds=2)[("annomi-1", 0)] == []  # a bare number is one round
+    with pytest.raises(DataError) as unknown:
+        labels(team_label_rounds=[1, 3])
+    assert unknown.value.code == "E524" and "[1, 2]" in str(unknown.value)
+
+
 @pytest.mark.slow
 def test_multi_label_relational_head_overfits_saves_and_reloads(tmp_path, codebook):
     data, annotations = _write(tmp_path)
@@ -76,6 +108,8 @@ def test_multi_label_relational_head_overfits_saves_and_reloads(tmp_path, codebo
         patience=10, learning_rate=2e-4, head_learning_rate=1e-2, warmup_ratio=0.0, class_weighting="none",
         save_dtype="float32", threads=1, max_length=48, checkpoint_every=None)
     result = train(config, codebook=codebook, output=tmp_path / "m")
+    # only the 18 annotated therapist turns train (not transcript 3's, not the client turns)
+    assert result.metrics["sizes"]["train"] == 18
     assert result.metrics["validation"]["mi_relational"]["macro_f1"] >= 0.9
     model = load_model(tmp_path / "m", codebook)
     head = model.head("mi_relational")
@@ -84,6 +118,9 @@ def test_multi_label_relational_head_overfits_saves_and_reloads(tmp_path, codebo
     probs = model.predict_proba(texts, schemes=["mi_relational"])["mi_relational"]
     np.testing.assert_allclose(probs, result.model.predict_proba(texts, schemes=["mi_relational"])["mi_relational"],
                                atol=1e-5)
+    card = (tmp_path / "m" / "README.md").read_text(encoding="utf-8")
+    assert "## `mi_relational`: model against the annotators" in card
+    assert "pass 1 of `mi_relational` (annotation round 1)" in card and "over 9 units both coded" in card
     decided = probs >= np.asarray(head.thresholds)
     for (text, codes), row in zip(TURNS, decided):
         predicted = {head.labels[j] for j in np.flatnonzero(row)}

@@ -13,8 +13,9 @@ and without any dataset sentence (the text is joined from the AnnoMI development
   transcripts. Round 2: pass 1 only, over 30 more (``pass1_part_e.csv`` + ``pass1_part_f.csv``).
 
 Every file belongs to one annotation *round* (:data:`PASSES`). Agreement reads every round; training
-reads the rounds its config names (``team_label_rounds``, default round 1, the labels the recorded
-cross-validation folds were trained on), so adding a round never changes what an existing config trains.
+reads the rounds its config names (``team_label_rounds``, default round 1, the labels of every
+cross-validation fold recorded before round 2), so adding a round never changes what an existing
+config trains.
 
 :func:`annotation_agreement` reports, per code, Cohen's kappa and Krippendorff's alpha (nominal,
 :func:`transcript_coder.metrics.krippendorff_alpha`) between the passes on the units both coded,
@@ -93,16 +94,22 @@ def read_pass(label_set: str, pass_name: str, codebook: Codebook | None = None,
     the files of the annotation ``rounds`` given (default: every round).
 
     Raises:
-        DataError: E301 missing columns, E520 a code the scheme lacks, E521 a unit labelled twice.
+        DataError: E301 missing columns, E520 a code the scheme lacks, E521 a unit labelled twice,
+            E523 a label file of a requested round is missing, E524 a requested round does not exist.
     """
     codebook = codebook or load_codebook()
     folder = Path(directory) if directory is not None else annotations_dir() / label_set
     units: dict[Key, LabelledUnit] = {}
     where: dict[Key, tuple[Path, int]] = {}
+    known = sorted(set(PASSES[label_set][pass_name].values()))
+    if rounds is not None and (not rounds or set(rounds) - set(known)):
+        raise DataError("E524", rounds=list(rounds), label_set=label_set, known=known)
     for name, round_ in PASSES[label_set][pass_name].items():
         if rounds is not None and round_ not in rounds:
             continue
         path = folder / name
+        if not path.is_file():
+            raise DataError("E523", path=path, round=round_, label_set=label_set, pass_name=pass_name)
         with path.open(encoding="utf-8", newline="") as handle:
             reader = csv.DictReader(handle)
             missing = [c for c in ("transcript_id", "utterance_id", *COLUMNS[label_set]) if c not in (reader.fieldnames or [])]

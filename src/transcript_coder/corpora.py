@@ -112,6 +112,7 @@ def _team_labels(label_sets: Sequence[str], codebook: Codebook, directory: str |
     ``data/annotations``)."""
     from .annotations import COLUMNS, read_pass
 
+    rounds = [rounds] if isinstance(rounds, int) else rounds  # `team_label_rounds: 2` in a config
     labels: dict[str, dict[tuple[str, str], list[str]]] = {}
     for label_set in label_sets:
         folder = Path(directory) / label_set if directory is not None else None
@@ -135,8 +136,8 @@ def read_annomi(path: str | Path, codebook: Codebook, context_turns: int = 1,
     ``team_labels`` adds the team's own labels (``data/annotations/``, pass 1) by transcript and
     utterance id, e.g. ``[mi_relational]``: an annotated turn with no code gets :data:`NO_CODE`, so a
     multi-label head learns from the many turns that carry none. ``team_label_rounds`` names the
-    annotation rounds to read (default ``[1]``, the labels the recorded folds were trained on;
-    ``[1, 2]`` for every round).
+    annotation rounds to read (default ``[1]``, the labels of every fold recorded before round 2;
+    ``[1, 2]`` for every round; E524 for a round that does not exist).
     """
     path = Path(path)
     team = _team_labels(team_labels, codebook, team_labels_dir, team_label_rounds)

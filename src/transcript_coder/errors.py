@@ -155,6 +155,8 @@ class Errors:
             "(also row {other})")
     E522 = ("{path} row {row}: transcript {transcript} utterance {utterance} is not a {role} turn of the AnnoMI "
             "development set ({data}); the labels and the data do not match")
+    E523 = "{path}: label file of annotation round {round} is missing ({label_set}, {pass_name})"
+    E524 = "team_label_rounds {rounds}: '{label_set}' has annotation round(s) {known} only"
 
 
 class TranscriptCoderError(Exception):

@@ -86,7 +86,8 @@ def _team_label_block(config, validation: dict[str, SchemeReport], codebook: Cod
                       "human MITI coders), each pass blind to the other; `data/annotations/README.md` says how"
                       if root is None else f"from `{folder}`")
                 lines += [f"## `{scheme}`: model against the annotators", "",
-                          f"Labels: pass 1 of `{label_set}` (annotation round {', '.join(map(str, rounds))}), {by} "
+                          f"Labels: pass 1 of `{label_set}` (annotation round{'s' if len(rounds) > 1 else ''} "
+                          f"{', '.join(map(str, rounds))}), {by} "
                           f"(annotator ids {who}). Agreement: pass 1 against "
                           f"the independent pass 2 over {next(iter(agreement.values())).n} units both coded.", "",
                           "| code | validation support | model F1 | annotators' Cohen's kappa | Krippendorff's alpha |",
