@@ -54,6 +54,18 @@ PASSES: dict[str, dict[str, dict[str, int]]] = {
         "pass2": {"pass2.csv": 1},
     },
 }
+#: The rounds a training config reads unless it names others (``team_label_rounds``): the labels of
+#: every cross-validation fold recorded before round 2.
+TRAINING_ROUNDS = (1,)
+
+
+def training_rounds(value: int | Sequence[int] | None = None) -> tuple[int, ...]:
+    """The rounds a config's ``team_label_rounds`` names: :data:`TRAINING_ROUNDS` when unset, and a
+    bare number (``team_label_rounds: 2``) as that one round."""
+    if value is None:
+        return TRAINING_ROUNDS
+    return (value,) if isinstance(value, int) else tuple(value)
+
 #: Which scheme each column of an annotation set holds, and the AnnoMI role of its units.
 COLUMNS = {
     "mi_relational": {"codes": "mi_relational"},
@@ -75,12 +87,14 @@ def data_root() -> Path:
 
 @dataclass
 class LabelledUnit:
-    """One annotated AnnoMI turn: its key, and the codes per scheme (a list, empty = none)."""
+    """One annotated AnnoMI turn: its key, the codes per scheme (a list, empty = none), and the
+    annotation round of the file it came from."""
 
     transcript_id: str
     utterance_id: str
     codes: dict[str, list[str]]
     annotator: str = ""
+    round: int = 1
 
     @property
     def key(self) -> Key:
@@ -129,7 +143,7 @@ def read_pass(label_set: str, pass_name: str, codebook: Codebook | None = None,
                             raise DataError("E520", path=path, row=row_number, column=column, value=value,
                                             scheme=scheme_id, codes=", ".join(scheme.code_ids))
                     codes[scheme_id] = [c for c in scheme.code_ids if c in values]
-                units[key] = LabelledUnit(*key, codes=codes, annotator=row.get("annotator", ""))
+                units[key] = LabelledUnit(*key, codes=codes, annotator=row.get("annotator", ""), round=round_)
                 where[key] = (path, row_number)
     return units
 
@@ -391,8 +405,6 @@ def annotation_agreement(codebook: Codebook | None = None, directory: str | Path
         gold = [reference[k].codes[scheme.id] for k in order]
         second = passes["client_turns"]["pass2"]
         both = [k for k in order if k in second]
-        later = set(read_pass("client_turns", "pass1", codebook, root / "client_turns",
-                              rounds=set(PASSES["client_turns"]["pass1"].values()) - {1}))
 
         def scores(reference_codes, predicted_codes) -> dict[str, dict]:
             return {k: {m: _clean(v) if isinstance(v, float) else v for m, v in s.items()}
@@ -401,7 +413,7 @@ def annotation_agreement(codebook: Codebook | None = None, directory: str | Path
         result.relationships_rules = scores(gold, predicted)
         result.relationships_pass2 = scores([reference[k].codes[scheme.id] for k in both],
                                             [second[k].codes[scheme.id] for k in both])
-        unseen = [i for i, k in enumerate(order) if k in later]
+        unseen = [i for i, k in enumerate(order) if reference[k].round > 1]
         if unseen:
             result.relationships_rules_unseen = scores([gold[i] for i in unseen], [predicted[i] for i in unseen])
         result.relationships_fixture = score_rules_on_turns(scheme, codebook)

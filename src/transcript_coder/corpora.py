@@ -106,13 +106,13 @@ def codes_of(cell: Sequence[str]) -> list[str]:
 
 
 def _team_labels(label_sets: Sequence[str], codebook: Codebook, directory: str | Path | None = None,
-                 rounds: Sequence[int] = (1,)) -> dict[str, dict[tuple[str, str], list[str]]]:
+                 rounds: Sequence[int] | None = None) -> dict[str, dict[tuple[str, str], list[str]]]:
     """The team's first-pass labels of the annotation ``rounds`` per scheme, keyed by
     (transcript_id, utterance_id); ``directory`` holds one folder per label set (default
-    ``data/annotations``)."""
-    from .annotations import COLUMNS, read_pass
+    ``data/annotations``; ``rounds`` as :func:`~transcript_coder.annotations.training_rounds` reads them)."""
+    from .annotations import COLUMNS, read_pass, training_rounds
 
-    rounds = [rounds] if isinstance(rounds, int) else rounds  # `team_label_rounds: 2` in a config
+    rounds = training_rounds(rounds)  # `team_label_rounds: 2` in a config
     labels: dict[str, dict[tuple[str, str], list[str]]] = {}
     for label_set in label_sets:
         folder = Path(directory) / label_set if directory is not None else None
@@ -126,7 +126,7 @@ def _team_labels(label_sets: Sequence[str], codebook: Codebook, directory: str |
 @corpora.register("annomi.v1")
 def read_annomi(path: str | Path, codebook: Codebook, context_turns: int = 1,
                 team_labels: Sequence[str] = (), team_labels_dir: str | Path | None = None,
-                team_label_rounds: Sequence[int] = (1,)) -> Dataset:
+                team_label_rounds: Sequence[int] | None = None) -> Dataset:
     """Read the AnnoMI CSV layout (``AnnoMI-full.csv`` columns; missing values are ``n/a``).
 
     Therapist rows carry ``therapist_behaviour`` and, where AnnoMI marks the behaviour as present

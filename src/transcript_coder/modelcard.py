@@ -59,13 +59,13 @@ def _calibration_block(calibration: dict) -> list[str]:
 def _team_label_block(config, validation: dict[str, SchemeReport], codebook: Codebook) -> list[str]:
     """For schemes trained on the team's own labels (``options: {team_labels: [...]}``): the model's
     per-code F1 on validation next to the agreement of the two independent annotation passes."""
-    from .annotations import COLUMNS, PASSES, compare_passes, read_pass
+    from .annotations import COLUMNS, PASSES, compare_passes, read_pass, training_rounds
     from .errors import DataError
 
     lines: list[str] = []
     for source in [config.data, *config.extra_data]:
         root = source.options.get("team_labels_dir")
-        rounds = source.options.get("team_label_rounds", [1])
+        rounds = training_rounds(source.options.get("team_label_rounds"))
         for label_set in source.options.get("team_labels", []):
             folder = Path(root) / label_set if root else None
             try:
