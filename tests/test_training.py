@@ -154,6 +154,36 @@ def test_a_trained_model_folder_is_a_base_to_continue_from(tiny):
     assert tokenizer("hello")["input_ids"] == result.model.tokenizer("hello")["input_ids"]
 
 
+def test_continuing_a_model_keeps_its_heads(tiny, tmp_path, fixtures, codebook):
+    """A head whose scheme and codes are unchanged starts from the base model's trained head; a
+    new scheme's head, or ``keep_heads: false``, starts fresh."""
+    import torch
+
+    from transcript_coder.model import HeadSpec, MultiHeadClassifier, base_folder_model, carry_heads
+
+    result, _, out = tiny
+    previous = base_folder_model(str(out))
+    specs = [HeadSpec(scheme=s, labels=tuple(codebook[s].code_ids)) for s in ("therapist_behaviour", "reflection_type")]
+    fresh = MultiHeadClassifier(previous.module.encoder, specs)
+    assert carry_heads(fresh, specs, previous) == ["therapist_behaviour"]
+    pooled = torch.randn(3, previous.module.encoder.config.hidden_size)
+    torch.testing.assert_close(fresh.head_logits("therapist_behaviour", pooled),
+                               previous.module.head_logits("therapist_behaviour", pooled))
+    # Two steps at a learning rate too small to learn anything: only a carried head still codes
+    # the dozen turns perfectly.
+    sessions = str(fixtures / "training" / "coded_sessions.csv")
+    data = DataConfig(format="coded_csv.v1", path=sessions, validation_path=sessions)
+    base = dict(name="tiny-continued", base_model=str(out), data=data, schemes=["therapist_behaviour"],
+                epochs=1, batch_size=8, eval_every=1, learning_rate=1e-9, head_learning_rate=1e-9,
+                warmup_ratio=0.0, class_weighting="none", save_dtype="float32", threads=2, max_length=64)
+    kept = train(TrainConfig(**base), codebook=codebook, output=tmp_path / "kept")
+    assert kept.metrics["heads_from_base"] == ["therapist_behaviour"]
+    assert kept.metrics["validation"]["therapist_behaviour"]["macro_f1"] == 1.0
+    fresh_run = train(TrainConfig(**base, keep_heads=False), codebook=codebook, output=tmp_path / "fresh")
+    assert fresh_run.metrics["heads_from_base"] == []
+    assert fresh_run.metrics["validation"]["therapist_behaviour"]["macro_f1"] < 1.0
+
+
 # ------------------------------------------------------------------ a joint, embedding-context model
 @pytest.fixture(scope="module")
 def joint(tmp_path_factory, fixtures, codebook):

@@ -14,7 +14,7 @@ from safetensors.numpy import load_file
 from transcript_coder.crossval import cross_validate, summarize_folds
 from transcript_coder.errors import UsageError
 from transcript_coder.progress import NullHook, RecordingHook
-from transcript_coder.train import (DataConfig, TrainConfig, checkpoint_path, group_folds, split_by_fold,
+from transcript_coder.train import (DataConfig, TrainConfig, checkpoint_path, group_folds, load_splits, split_by_fold,
                                     train)
 
 
@@ -143,6 +143,17 @@ def test_cross_validate_trains_each_fold_once_and_writes_the_summary(tmp_path, m
     with pytest.raises(UsageError) as err:  # the fold it trained on would be scored as held out
         evaluate(out / "fold_1", config_path=config_file, fold=0)
     assert err.value.code == "E402" and "fold 1 of 2" in str(err.value)
+    # the right fold number under a config that deals the transcripts differently (another seed)
+    def held_out(seed):
+        fold_1 = config.model_copy(update={"seed": seed, "data": config.data.model_copy(update={"folds": 2, "fold": 1})})
+        return set(load_splits(fold_1, codebook).validation["group"])
+
+    seed = next(s for s in range(100) if held_out(s) != held_out(config.seed))
+    reseeded = tmp_path / "reseeded.yaml"
+    reseeded.write_text(yaml.safe_dump({**config.model_dump(mode="json"), "seed": seed}), encoding="utf-8")
+    with pytest.raises(UsageError) as err:
+        evaluate(out / "fold_1", config_path=reseeded, fold=1)
+    assert err.value.code == "E402" and "other transcripts" in str(err.value)
     # a fold trained under another config is retrained, not summarised as if it were this one's
     changed = _config(fixtures, data=DataConfig(format="coded_csv.v1", path=data), epochs=1,
                       checkpoint_every=None, learning_rate=1e-4)

@@ -13,7 +13,7 @@ from .metrics import SchemeReport
 from .devices import resolve_device
 from .model import load_model
 from .errors import UsageError
-from .train import evaluate_dataset, load_splits, load_train_config
+from .train import evaluate_dataset, groups_digest, load_splits, load_train_config
 
 
 @dataclass
@@ -68,6 +68,8 @@ def evaluate(model_path: str | Path, data_path: str | Path | None = None, data_f
             raise ValueError(f"{config_path}: the config names no test_path")
         dataset = splits.test if split == "test" else splits.validation
         description = f"{config_path} ({split} split)" if fold is None else f"{config_path} (fold {fold} of {folds})"
+        if fold is not None:
+            check_held_out(Path(model_path), config_path, dataset["group"])
     else:
         if data_path is None:
             raise ValueError("evaluate needs data_path or config_path")
@@ -93,3 +95,21 @@ def check_fold(model_path: Path, config_path: str | Path | None, split: str, fol
         raise UsageError("E402", detail=f"{model_path} was validated on fold {stamp.get('fold')} of "
                                         f"{stamp.get('folds')} ({stamp_file}), not fold {fold} of {folds}")
     return folds
+
+
+def check_held_out(model_path: Path, config_path: str | Path, groups) -> None:
+    """E402 unless ``config_path``'s fold holds out the transcripts ``model_path`` was validated on
+    (the set of groups its ``metrics.json`` records; models trained before that record carry only
+    the group count, which is checked instead). Scoring a fold whose transcripts the model trained
+    on would report memorised codes as accuracy."""
+    metrics_file = model_path / "metrics.json"
+    if not metrics_file.is_file():
+        return
+    sizes = json.loads(metrics_file.read_text(encoding="utf-8")).get("sizes", {})
+    recorded, count = sizes.get("validation_groups_sha256"), sizes.get("validation_groups")
+    if recorded is not None and recorded != groups_digest(groups):
+        raise UsageError("E402", detail=f"{config_path} holds out other transcripts than {model_path} was "
+                                        f"validated on ({metrics_file}); it would score transcripts the model trained on")
+    if recorded is None and count is not None and count != len(set(groups)):
+        raise UsageError("E402", detail=f"{config_path} holds out {len(set(groups))} groups, but {model_path} was "
+                                        f"validated on {count} ({metrics_file}); it would score transcripts the model trained on")

@@ -275,6 +275,37 @@ class MultiHeadClassifier(nn.Module):
         return {scheme: self.head_logits(scheme, pooled, context) for scheme in self.heads}
 
 
+def base_folder_model(base_model: str) -> TranscriptModel | None:
+    """The transcript_coder model a training config names as its base, or ``None`` when the base
+    is a plain encoder (an alias, an assembled encoder, a Hugging Face folder)."""
+    name = resolve_base_model(base_model)
+    config_file = Path(name) / "config.json"
+    if config_file.is_file() and CONFIG_KEY in json.loads(config_file.read_text(encoding="utf-8")):
+        return load_model(name)
+    return None
+
+
+def carry_heads(module: MultiHeadClassifier, heads: Sequence[HeadSpec], previous: TranscriptModel) -> list[str]:
+    """Copy ``previous``'s trained heads into ``module`` where a head is the same head: same scheme,
+    same code ids in the same order, same problem type, same reading of context, same shapes.
+    Returns the schemes carried; the others start fresh. Continuing a model on new labels then
+    starts from what it knew instead of re-learning its heads from the continued encoder."""
+    carried = []
+    old_specs = {h.scheme: h for h in previous.info.heads}
+    for spec in heads:
+        old = old_specs.get(spec.scheme)
+        if (old is None or tuple(old.labels) != tuple(spec.labels) or old.problem != spec.problem
+                or old.reads_context != spec.reads_context or previous.module.context_mode != module.context_mode):
+            continue
+        source, target = previous.module.heads[spec.scheme].state_dict(), module.heads[spec.scheme]
+        if type(previous.module.heads[spec.scheme]) is not type(target) or any(
+                source[k].shape != v.shape for k, v in target.state_dict().items()):
+            continue
+        target.load_state_dict(source)
+        carried.append(spec.scheme)
+    return carried
+
+
 def build_encoder(base_model: str):
     """Load a base encoder and its tokenizer offline (no download is attempted for the aliases).
 
@@ -284,11 +315,10 @@ def build_encoder(base_model: str):
     """
     from transformers import AutoModel, AutoTokenizer
 
-    name = resolve_base_model(base_model)
-    config_file = Path(name) / "config.json"
-    if config_file.is_file() and CONFIG_KEY in json.loads(config_file.read_text(encoding="utf-8")):
-        previous = load_model(name)
+    previous = base_folder_model(base_model)
+    if previous is not None:
         return previous.module.encoder, previous.tokenizer
+    name = resolve_base_model(base_model)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name)
         encoder = AutoModel.from_pretrained(name)

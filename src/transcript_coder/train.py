@@ -34,7 +34,7 @@ from .errors import ConfigError, DataError
 from .frozen import FrozenStates
 from .metrics import SchemeReport, multi_label_report, single_label_report, tune_thresholds
 from .model import (CONFIG_KEY, HeadSpec, InputSpec, ModelInfo, MultiHeadClassifier, TranscriptModel,
-                    build_encoder, load_model)
+                    base_folder_model, build_encoder, carry_heads, load_model)
 from .modelcard import write_model_card
 from .paths import project_home
 from .devices import autocast_for, module_device, resolve_device
@@ -85,6 +85,9 @@ class TrainConfig(StrictModel):
     ``(1 - distill_weight) * hard loss + distill_weight * T^2 * KL(teacher_T || student_T)`` with
     ``T = distill_temperature`` (Hinton et al. 2015); rows without a hard code learn from the teacher
     alone (AnnoMI client turns get emotion targets from the emotion teacher).
+    A transcript_coder model folder as ``base_model`` continues that model: its encoder, and
+    (``keep_heads``, the default) every head whose scheme, code ids and context reading are
+    unchanged; ``keep_heads: false`` re-learns the heads from scratch.
     ``encoder_layers`` keeps only the encoder's lower N layers (all-mpnet-base-v2 truncated to 6);
     ``freeze_layers`` freezes the embeddings and the lower N layers (no gradients, no optimiser
     state), which makes a large encoder affordable; with ``cache_frozen`` the frozen part runs once
@@ -126,6 +129,7 @@ class TrainConfig(StrictModel):
     encoder_layers: int | None = Field(None, ge=1)
     freeze_layers: int = Field(0, ge=0)
     cache_frozen: bool = False
+    keep_heads: bool = True
     teachers: list[str] = Field(default_factory=list)
     distill_weight: float = Field(0.5, ge=0, le=1)
     distill_temperature: float = Field(2.0, gt=0)
@@ -490,6 +494,12 @@ def _pool_sources(parts: Sequence[Dataset | None]) -> Dataset | None:
     return concatenate_datasets(pooled) if len(pooled) > 1 else pooled[0]
 
 
+def groups_digest(groups: Sequence[str]) -> str:
+    """A hash of the set of groups (source videos) a split holds, so a re-scoring can prove it
+    holds out the same transcripts the model was validated on."""
+    return hashlib.sha256("\n".join(sorted(set(map(str, groups)))).encode("utf-8")).hexdigest()
+
+
 def load_splits(config: TrainConfig, codebook: Codebook, context_turns: int | None = None) -> Splits:
     """The train, validation and (optional) test sets a config defines, and how they were split.
 
@@ -612,7 +622,7 @@ def runs_dir() -> Path:
 #: Fields added after models and cross-validation folds were recorded, with the default that
 #: trains as before the field existed: at that default they stay out of the digest, so those
 #: checkpoints and folds still match their configs.
-_LATER_FIELDS = {"context_format": "text"}
+_LATER_FIELDS = {"context_format": "text", "keep_heads": True}
 
 
 def config_digest(config: TrainConfig) -> str:
@@ -737,12 +747,18 @@ def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str 
                       problem="multi_label" if s in config.multi_label else "single_label",
                       codebook_version=codebook[s].version, reads_context=s not in config.context_free)
              for s in config.schemes]
-    encoder, tokenizer = build_encoder(config.base_model)
+    previous = base_folder_model(config.base_model)
+    encoder, tokenizer = ((previous.module.encoder, previous.tokenizer) if previous is not None
+                          else build_encoder(config.base_model))
     prepare_encoder(encoder, config)
     info = ModelInfo(name=config.name, heads=heads, base_model=config.base_model,
                      inputs=InputSpec(config.context_turns, config.context_max_words, config.max_length,
                                       config.context_mode, config.context_format))
     model = TranscriptModel(MultiHeadClassifier(encoder, heads, context_mode=config.context_mode), tokenizer, info)
+    carried = carry_heads(model.module, heads, previous) if previous is not None and config.keep_heads else []
+    if carried:
+        log.info("heads carried over from %s: %s", config.base_model, ", ".join(carried))
+    del previous
     device = resolve_device(device)
     model.module.to(device)
 
@@ -930,7 +946,9 @@ def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str 
                "sizes": {"train": len(rows), "validation": len(valid_set),
                          "test": len(test_set) if test_set is not None else 0,
                          "train_groups": len(set(train_set["group"])),
-                         "validation_groups": len(set(valid_set["group"]))},
+                         "validation_groups": len(set(valid_set["group"])),
+                         "validation_groups_sha256": groups_digest(valid_set["group"])},
+               "heads_from_base": carried,
                "best_step": best_step, "steps": step, "train_seconds": round(time.time() - started, 1),
                "calibration": calibration,
                "history": history, "config": config.model_dump()}
