@@ -89,10 +89,10 @@ def test_team_labels_against_annomi(shared_data, codebook, monkeypatch):
     mi = next(s for s in result.schemes if s.scheme == "mi_relational")
     assert mi.units == 791 and [c.code for c in mi.codes][:6] == codebook["mi_relational"].code_ids
     assert next(c for c in mi.codes if c.code == "affirm").kappa == pytest.approx(0.94, abs=0.01)
-    assert cov["pass1 transcripts"] == 106 and result.coverage["client_turns"]["pass1 units"] == 2318
-    assert result.relationships_rules["micro"]["support"] == 383
-    # the later rounds' transcripts, never read while writing the patterns
-    assert result.relationships_rules_unseen["micro"]["support"] == 224
+    assert cov["pass1 transcripts"] == 106 and result.coverage["client_turns"]["pass1 units"] == 4098
+    assert result.relationships_rules["micro"]["support"] == 656
+    # round 3's transcripts, never read while writing the patterns
+    assert result.relationships_rules_unseen["micro"]["support"] == 273
 
 
 def test_cli_writes_the_agreement_json(shared_data, monkeypatch, tmp_path, capsys):

@@ -50,10 +50,14 @@ PASSES: dict[str, dict[str, dict[str, int]]] = {
         "pass2": {"pass2.csv": 1, "pass2_part_b.csv": 2},
     },
     "client_turns": {
-        "pass1": {"pass1.csv": 1, "pass1_part_e.csv": 2, "pass1_part_f.csv": 2},
-        "pass2": {"pass2.csv": 1},
+        "pass1": {"pass1.csv": 1, "pass1_part_e.csv": 2, "pass1_part_f.csv": 2,
+                  "pass1_part_g.csv": 3, "pass1_part_h.csv": 3, "pass1_part_i.csv": 3},
+        "pass2": {"pass2.csv": 1, "pass2_part_c.csv": 3},
     },
 }
+#: The relationship rules were last revised after reading their errors on the rounds up to this one
+#: (session 9, rounds 1-2); the rounds after it are their blind test.
+RULES_READ_ROUNDS = 2
 #: The rounds a training config reads unless it names others (``team_label_rounds``): the labels of
 #: every cross-validation fold recorded before round 2.
 TRAINING_ROUNDS = (1,)
@@ -280,8 +284,8 @@ class AnnotationAgreement:
     relationships_rules: dict[str, dict] = field(default_factory=dict)
     relationships_pass2: dict[str, dict] = field(default_factory=dict)
     relationships_fixture: dict[str, dict] = field(default_factory=dict)
-    #: the rules against pass 1 on the transcripts of the annotation rounds after the first, whose
-    #: errors were never read while the patterns were written
+    #: the rules against pass 1 on the transcripts of the rounds after :data:`RULES_READ_ROUNDS`,
+    #: whose errors were never read while the patterns were written
     relationships_rules_unseen: dict[str, dict] = field(default_factory=dict)
 
     def to_json(self) -> dict:
@@ -290,7 +294,7 @@ class AnnotationAgreement:
                 "client_relationships_rules_vs_pass1": self.relationships_rules,
                 "client_relationships_pass2_vs_pass1": self.relationships_pass2,
                 "client_relationships_rules_on_our_turns": self.relationships_fixture,
-                "client_relationships_rules_vs_pass1_later_rounds": self.relationships_rules_unseen}
+                "client_relationships_rules_vs_pass1_blind_rounds": self.relationships_rules_unseen}
 
     def table(self) -> str:
         """Markdown tables (as the README shows them)."""
@@ -307,10 +311,10 @@ class AnnotationAgreement:
         if self.relationships_rules:
             lines += ["", "**client_relationships rules**: precision / recall on our written turns "
                       f"({FIXTURE_TURNS.as_posix()}), and on AnnoMI client turns against pass 1, with pass 2 against "
-                      "pass 1 beside it; the last three columns score the rules on the later rounds' transcripts "
-                      "only, whose errors were never read while the patterns were written", "",
+                      f"pass 1 beside it; the last three columns score the rules on the transcripts of the rounds "
+                      f"after {RULES_READ_ROUNDS} only, whose errors were never read while the patterns were written", "",
                       "| label | ours: units | ours: P | ours: R | AnnoMI pass-1 units | rules P | rules R | rules F1 "
-                      "| pass 2 P | pass 2 R | pass 2 F1 | later rounds: units | P | R |",
+                      "| pass 2 P | pass 2 R | pass 2 F1 | blind rounds: units | P | R |",
                       "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
             for label, r in self.relationships_rules.items():
                 q = self.relationships_pass2[label]
@@ -413,7 +417,7 @@ def annotation_agreement(codebook: Codebook | None = None, directory: str | Path
         result.relationships_rules = scores(gold, predicted)
         result.relationships_pass2 = scores([reference[k].codes[scheme.id] for k in both],
                                             [second[k].codes[scheme.id] for k in both])
-        unseen = [i for i, k in enumerate(order) if reference[k].round > 1]
+        unseen = [i for i, k in enumerate(order) if reference[k].round > RULES_READ_ROUNDS]
         if unseen:
             result.relationships_rules_unseen = scores([gold[i] for i in unseen], [predicted[i] for i in unseen])
         result.relationships_fixture = score_rules_on_turns(scheme, codebook)
