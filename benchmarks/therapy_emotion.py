@@ -1,7 +1,7 @@
 """Client emotion in therapy talk: how the GoEmotions-trained heads transfer to AnnoMI client turns.
 
-Reference: the team's two independent passes over every client turn of 20 AnnoMI development
-transcripts (``data/annotations/client_turns``, one dominant Ekman group or neutral per turn). Every
+Reference: the team's two independent passes over every client turn of the 20 AnnoMI development
+transcripts of annotation round 1 (``--scored-rounds``) (``data/annotations/client_turns``, one dominant Ekman group or neutral per turn). Every
 variant is scored against each pass (macro-F1 over the 7 codes; the mean of the two is reported) and
 the variants that learn anything learn it by grouped cross-validation over transcripts (5 folds:
 the fitted part never sees the transcript it is scored on). Variants:
@@ -15,16 +15,17 @@ the fitted part never sees the transcript it is scored on). Variants:
 * ``+ context``: the same with the preceding (therapist) turn's 7 emotion probabilities added;
 * ``trained on labels``: logistic regression on the frozen encoder's turn vector plus the head's
   log-probabilities (training on the therapy-talk labels themselves);
-* ``+ single-coded transcripts``: the same, also trained on the client turns of the transcripts
-  only pass 1 coded (always on the training side; scoring stays on the double-coded transcripts).
+* ``+ single-coded transcripts``: the same, also trained on the labelled client turns of every
+  transcript not scored (``--extra-rounds``; always on the training side).
 
 Also reported: how often units the annotators coded sadness or fear (self-criticism, worry, grief)
 come out as anger or disgust. Usage::
 
     python benchmarks/therapy_emotion.py --model models/goemotions [--json out.json]
 
-``--model`` must not have been trained on the ``client_turns`` labels themselves (for example a head
-trained with ``team_labels: [client_turns]``): it would be scored on turns it learnt.
+``--model`` must not have been trained on the scored rounds' ``client_turns`` labels (a model
+trained with ``team_labels: [client_turns]`` must leave those rounds out): it would be scored on
+turns it learnt.
 """
 
 from __future__ import annotations
@@ -69,6 +70,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="models/goemotions")
     parser.add_argument("--json")
+    parser.add_argument("--scored-rounds", dest="scored_rounds", type=int, nargs="+", default=[1],
+                        help="annotation rounds whose double-coded transcripts are scored (default 1: the 20 "
+                             "transcripts every recorded figure used)")
+    parser.add_argument("--extra-rounds", dest="extra_rounds", type=int, nargs="+",
+                        help="rounds whose other labelled turns train the '+ single-coded' variant (default: all)")
     args = parser.parse_args()
 
     codebook = load_codebook()
@@ -78,10 +84,11 @@ def main() -> None:
     def ordered(units) -> list:
         return sorted(units, key=lambda k: (int(k[0]), int(k[1])))
 
-    keys = ordered(set(passes["pass1"]) & set(passes["pass2"]))
+    keys = ordered(k for k in set(passes["pass1"]) & set(passes["pass2"]) if passes["pass1"][k].round in args.scored_rounds)
     scored = {k[0] for k in keys}
-    # turns coded once, of transcripts never scored: training side only
-    extra = ordered(k for k in set(passes["pass1"]) - set(passes["pass2"]) if k[0] not in scored)
+    # turns of transcripts never scored: training side only
+    extra = ordered(k for k in passes["pass1"] if k[0] not in scored
+                    and (args.extra_rounds is None or passes["pass1"][k].round in args.extra_rounds))
     all_turns = read_annomi_turns()
     texts = [all_turns[k]["text"] for k in keys]
     previous = [all_turns.get((k[0], str(int(k[1]) - 1)), {"text": ""})["text"] for k in keys]
