@@ -1,9 +1,9 @@
 """Client emotion in therapy talk: how the GoEmotions-trained heads transfer to AnnoMI client turns.
 
-Reference: the team's two independent passes over every client turn of the 20 AnnoMI development
-transcripts of annotation round 1 (``--scored-rounds``) (``data/annotations/client_turns``, one dominant Ekman group or neutral per turn). Every
-variant is scored against each pass (macro-F1 over the 7 codes; the mean of the two is reported) and
-the variants that learn anything learn it by grouped cross-validation over transcripts (5 folds:
+Reference: the team's two independent passes (``data/annotations/client_turns``: one dominant
+Ekman group, or neutral, per turn) over every client turn of annotation round 1's 20 AnnoMI
+development transcripts; ``--scored-rounds`` picks other rounds. Every variant is scored against
+each pass (macro-F1 over the 7 codes; the mean of the two is reported) and the variants that learn anything learn it by grouped cross-validation over transcripts (5 folds:
 the fitted part never sees the transcript it is scored on). Variants:
 
 * ``argmax``: the shipped head's most probable code (what the coded CSV shows today);
@@ -15,8 +15,9 @@ the fitted part never sees the transcript it is scored on). Variants:
 * ``+ context``: the same with the preceding (therapist) turn's 7 emotion probabilities added;
 * ``trained on labels``: logistic regression on the frozen encoder's turn vector plus the head's
   log-probabilities (training on the therapy-talk labels themselves);
-* ``+ single-coded transcripts``: the same, also trained on the labelled client turns of every
-  transcript not scored (``--extra-rounds``; always on the training side).
+* ``+ single-coded transcripts``: the same, also trained on the labelled client turns of the
+  transcripts not scored, of the rounds ``--extra-rounds`` names (default 2; always on the
+  training side).
 
 Also reported: how often units the annotators coded sadness or fear (self-criticism, worry, grief)
 come out as anger or disgust. Usage::
@@ -73,8 +74,8 @@ def main() -> None:
     parser.add_argument("--scored-rounds", dest="scored_rounds", type=int, nargs="+", default=[1],
                         help="annotation rounds whose double-coded transcripts are scored (default 1: the 20 "
                              "transcripts every recorded figure used)")
-    parser.add_argument("--extra-rounds", dest="extra_rounds", type=int, nargs="+",
-                        help="rounds whose other labelled turns train the '+ single-coded' variant (default: all)")
+    parser.add_argument("--extra-rounds", dest="extra_rounds", type=int, nargs="+", default=[2],
+                        help="rounds whose labelled turns train the '+ single-coded' variant (default 2, as recorded)")
     args = parser.parse_args()
 
     codebook = load_codebook()
@@ -88,7 +89,7 @@ def main() -> None:
     scored = {k[0] for k in keys}
     # turns of transcripts never scored: training side only
     extra = ordered(k for k in passes["pass1"] if k[0] not in scored
-                    and (args.extra_rounds is None or passes["pass1"][k].round in args.extra_rounds))
+                    and passes["pass1"][k].round in args.extra_rounds)
     all_turns = read_annomi_turns()
     texts = [all_turns[k]["text"] for k in keys]
     previous = [all_turns.get((k[0], str(int(k[1]) - 1)), {"text": ""})["text"] for k in keys]

@@ -117,3 +117,15 @@ def test_agreement_by_code_for_a_model_card(codebook):
     assert list(figures)[:6] == codebook["mi_relational"].code_ids
     assert figures["affirm"]["n"] == 791 and figures["affirm"]["kappa"] == pytest.approx(0.94, abs=0.01)
     assert figures["confront"]["prevalence"] == pytest.approx(9 / 791, abs=1e-4)
+
+
+def test_a_config_names_rounds_for_several_label_sets_at_once():
+    """``team_label_rounds: [1, 2, 3]`` reads rounds 1-2 of `mi_relational` (it has no third) and
+    all three of `client_turns`; a round no label set has is left for read_pass to refuse (E524)."""
+    from transcript_coder.annotations import rounds_of
+
+    both = ["mi_relational", "client_turns"]
+    assert rounds_of("mi_relational", "pass1", (1, 2, 3), both) == (1, 2)
+    assert rounds_of("client_turns", "pass1", (1, 2, 3), both) == (1, 2, 3)
+    assert rounds_of("mi_relational", "pass1", (1, 3), ["mi_relational"]) == (1, 3)  # E524 follows
+    assert rounds_of("client_turns", "pass1", (1, 7), both) == (1, 7)

@@ -142,3 +142,24 @@ def test_rendering_is_idempotent_so_a_rendered_context_can_be_rendered_again():
         for turns, words in ((1, 48), (3, 5), (2, 64)):
             once = render(STORED, turns, words, context_format)
             assert render(once, turns, words, context_format) == once
+
+
+def test_keep_heads_enters_the_digest_only_when_training_continues_a_model(tmp_path):
+    """``keep_heads`` (added later) changes nothing for a plain encoder base, so recorded folds keep
+    their digest; continuing a model folder is a different run with or without its old heads."""
+    import json
+
+    from transcript_coder.model import CONFIG_KEY
+    from transcript_coder.train import config_digest, load_train_config
+
+    from .conftest import ROOT
+
+    config = load_train_config(ROOT / "configs" / "train" / "annomi_joint.yaml")
+    assert config_digest(config) == config_digest(config.model_copy(update={"keep_heads": True}))
+    assert config_digest(config) != config_digest(config.model_copy(update={"keep_heads": False}))
+    folder = tmp_path / "previous"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({CONFIG_KEY: {}}), encoding="utf-8")
+    continued = config.model_copy(update={"base_model": str(folder)})
+    digests = {config_digest(continued.model_copy(update={"keep_heads": keep})) for keep in (True, False)}
+    assert len(digests) == 2

@@ -50,9 +50,9 @@ POSITIVE = [
     ("professional", "Dr. Okafor gave me some pills."),
     ("work_school", "My teammates count on me."),
     ("therapist", "Wait, are you saying it's my fault?"),
-    ("therapist", "Could I confide something in you?"),
-    ("therapist", "I'll be back next month, promise."),
-    ("therapist", "It was fine until I came here."),
+    ("therapist", "Can I share this with you, between us?"),
+    ("therapist", "I'll be back after the holidays, promise."),
+    ("therapist", "I slept badly before being here, to be fair."),
     ("work_school", "We never won a game with that sports team."),
 ]
 
@@ -76,8 +76,8 @@ NEGATIVE = [
     ("therapist", "My wife thinks I drink too much, you know."),
     ("professional", "Mr. Smith from next door."),        # a name, not a professional title
     ("sibling", "I-I don't have a brother-in-law."),       # hyphenated words survive the stutter rule
-    ("therapist", "To be honest with you, I'm not sure."),  # a manner of speaking
-    ("therapist", "My wife is making me be here today."),  # why the client came, not this therapist
+    ("therapist", "Honest with you? Nobody knows."),       # a manner of speaking
+    ("therapist", "My sister dropped me off here today."),  # why the client came, not this therapist
 ]
 
 

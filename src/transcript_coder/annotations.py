@@ -70,6 +70,16 @@ def training_rounds(value: int | Sequence[int] | None = None) -> tuple[int, ...]
         return TRAINING_ROUNDS
     return (value,) if isinstance(value, int) else tuple(value)
 
+def rounds_of(label_set: str, pass_name: str, rounds: Sequence[int], label_sets: Collection[str] = ()) -> tuple[int, ...]:
+    """The ``rounds`` one label set has, for a config that names rounds for several label sets at
+    once (``team_label_rounds: [1, 2, 3]`` with `mi_relational`, which has two, and `client_turns`,
+    which has three). ``rounds`` unchanged (so :func:`read_pass` raises E524) when one of them is
+    a round none of ``label_sets`` (nor this one) has, or when this label set has none of them."""
+    known = {r for name in {label_set, *label_sets} for r in PASSES[name][pass_name].values()}
+    own = tuple(r for r in rounds if r in PASSES[label_set][pass_name].values())
+    return own if own and set(rounds) <= known else tuple(rounds)
+
+
 #: Which scheme each column of an annotation set holds, and the AnnoMI role of its units.
 COLUMNS = {
     "mi_relational": {"codes": "mi_relational"},

@@ -110,13 +110,14 @@ def _team_labels(label_sets: Sequence[str], codebook: Codebook, directory: str |
     """The team's first-pass labels of the annotation ``rounds`` per scheme, keyed by
     (transcript_id, utterance_id); ``directory`` holds one folder per label set (default
     ``data/annotations``; ``rounds`` as :func:`~transcript_coder.annotations.training_rounds` reads them)."""
-    from .annotations import COLUMNS, read_pass, training_rounds
+    from .annotations import COLUMNS, read_pass, rounds_of, training_rounds
 
     rounds = training_rounds(rounds)  # `team_label_rounds: 2` in a config
     labels: dict[str, dict[tuple[str, str], list[str]]] = {}
     for label_set in label_sets:
         folder = Path(directory) / label_set if directory is not None else None
-        units = read_pass(label_set, "pass1", codebook, directory=folder, rounds=rounds)
+        units = read_pass(label_set, "pass1", codebook, directory=folder,
+                          rounds=rounds_of(label_set, "pass1", rounds, label_sets))
         for scheme in COLUMNS[label_set].values():
             if scheme in codebook:
                 labels[scheme] = {key: unit.codes[scheme] for key, unit in units.items()}

@@ -4,6 +4,7 @@ Krippendorff's alpha and the confusion matrix, as a table and as JSON."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,8 +51,9 @@ def evaluate(model_path: str | Path, data_path: str | Path | None = None, data_f
     (written by ``cv``) records, else 5.
 
     Raises:
-        UsageError: E402 for ``fold`` without ``config_path``, a test split with ``fold``, or a fold
-            that is not the one the model's ``fold.json`` says it was validated on.
+        UsageError: E402 for ``fold`` without ``config_path``, a test split with ``fold``, a fold
+            that is not the one the model's ``fold.json`` says it was validated on, or a config
+            whose fold holds out other transcripts than the model's ``metrics.json`` records.
     """
     if fold is not None:
         folds = check_fold(Path(model_path), config_path, split, fold, folds)
@@ -97,7 +99,7 @@ def check_fold(model_path: Path, config_path: str | Path | None, split: str, fol
     return folds
 
 
-def check_held_out(model_path: Path, config_path: str | Path, groups) -> None:
+def check_held_out(model_path: Path, config_path: str | Path, groups: Sequence[str]) -> None:
     """E402 unless ``config_path``'s fold holds out the transcripts ``model_path`` was validated on
     (the set of groups its ``metrics.json`` records; models trained before that record carry only
     the group count, which is checked instead). Scoring a fold whose transcripts the model trained

@@ -275,21 +275,33 @@ class MultiHeadClassifier(nn.Module):
         return {scheme: self.head_logits(scheme, pooled, context) for scheme in self.heads}
 
 
+def is_model_folder(base_model: str) -> bool:
+    """Whether a training config's ``base_model`` is a transcript_coder model folder (it reads
+    only that folder's ``config.json``; aliases and assembled encoders are never one)."""
+    from .encoders import SPLIT_ENCODERS
+
+    if base_model in BASE_ALIASES or base_model in SPLIT_ENCODERS:
+        return False
+    config_file = Path(base_model) / "config.json"
+    try:
+        return config_file.is_file() and CONFIG_KEY in json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+
+
 def base_folder_model(base_model: str) -> TranscriptModel | None:
     """The transcript_coder model a training config names as its base, or ``None`` when the base
     is a plain encoder (an alias, an assembled encoder, a Hugging Face folder)."""
-    name = resolve_base_model(base_model)
-    config_file = Path(name) / "config.json"
-    if config_file.is_file() and CONFIG_KEY in json.loads(config_file.read_text(encoding="utf-8")):
-        return load_model(name)
-    return None
+    return load_model(base_model) if is_model_folder(base_model) else None
 
 
 def carry_heads(module: MultiHeadClassifier, heads: Sequence[HeadSpec], previous: TranscriptModel) -> list[str]:
     """Copy ``previous``'s trained heads into ``module`` where a head is the same head: same scheme,
     same code ids in the same order, same problem type, same reading of context, same shapes.
     Returns the schemes carried; the others start fresh. Continuing a model on new labels then
-    starts from what it knew instead of re-learning its heads from the continued encoder."""
+    starts from what it knew instead of re-learning its heads from the continued encoder. A code
+    whose definition changed under the same id (a new codebook version) is still carried: the
+    training that follows is what adapts it."""
     carried = []
     old_specs = {h.scheme: h for h in previous.info.heads}
     for spec in heads:

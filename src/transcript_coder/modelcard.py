@@ -59,18 +59,22 @@ def _calibration_block(calibration: dict) -> list[str]:
 def _team_label_block(config, validation: dict[str, SchemeReport], codebook: Codebook) -> list[str]:
     """For schemes trained on the team's own labels (``options: {team_labels: [...]}``): the model's
     per-code F1 on validation next to the agreement of the two independent annotation passes."""
-    from .annotations import COLUMNS, PASSES, compare_passes, read_pass, training_rounds
+    from .annotations import COLUMNS, PASSES, compare_passes, read_pass, rounds_of, training_rounds
     from .errors import DataError
 
     lines: list[str] = []
     for source in [config.data, *config.extra_data]:
         root = source.options.get("team_labels_dir")
-        rounds = training_rounds(source.options.get("team_label_rounds"))
-        for label_set in source.options.get("team_labels", []):
+        label_sets = source.options.get("team_labels", [])
+        for label_set in label_sets:
             folder = Path(root) / label_set if root else None
+            rounds = rounds_of(label_set, "pass1", training_rounds(source.options.get("team_label_rounds")), label_sets)
+            # the second pass of the same rounds, where those rounds were double-coded
+            second = tuple(r for r in rounds if r in PASSES[label_set].get("pass2", {}).values())
             try:
-                passes = [read_pass(label_set, name, codebook, folder, rounds) for name in ("pass1", "pass2")
-                          if name in PASSES[label_set]]
+                passes = [read_pass(label_set, "pass1", codebook, folder, rounds)]
+                if second:
+                    passes.append(read_pass(label_set, "pass2", codebook, folder, second))
             except (DataError, OSError) as exc:
                 lines += [f"Agreement of the `{label_set}` annotation passes could not be read: {exc}", ""]
                 continue

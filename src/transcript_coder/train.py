@@ -34,7 +34,7 @@ from .errors import ConfigError, DataError
 from .frozen import FrozenStates
 from .metrics import SchemeReport, multi_label_report, single_label_report, tune_thresholds
 from .model import (CONFIG_KEY, HeadSpec, InputSpec, ModelInfo, MultiHeadClassifier, TranscriptModel,
-                    base_folder_model, build_encoder, carry_heads, load_model)
+                    base_folder_model, build_encoder, carry_heads, is_model_folder, load_model)
 from .modelcard import write_model_card
 from .paths import project_home
 from .devices import autocast_for, module_device, resolve_device
@@ -621,7 +621,8 @@ def runs_dir() -> Path:
 
 #: Fields added after models and cross-validation folds were recorded, with the default that
 #: trains as before the field existed: at that default they stay out of the digest, so those
-#: checkpoints and folds still match their configs.
+#: checkpoints and folds still match their configs. ``keep_heads`` changes nothing unless the base
+#: is a transcript_coder model folder, so it stays out of the digest only then.
 _LATER_FIELDS = {"context_format": "text", "keep_heads": True}
 
 
@@ -629,8 +630,9 @@ def config_digest(config: TrainConfig) -> str:
     """A short hash of everything in a config that changes the trained model (not where it is
     written, how often it checkpoints, or how many threads run it)."""
     fields = config.model_dump(exclude={"output", "checkpoint_minutes", "checkpoint_every", "threads"})
+    continues = is_model_folder(config.base_model)
     for key, default in _LATER_FIELDS.items():
-        if fields.get(key) == default:
+        if fields.get(key) == default and not (key == "keep_heads" and continues):
             del fields[key]
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
@@ -736,6 +738,7 @@ def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str 
     train_set, valid_set, test_set, split_desc = load_splits(config, codebook)
     if config.max_train_examples and len(train_set) > config.max_train_examples:
         train_set = train_set.shuffle(seed=config.seed).select(range(config.max_train_examples))
+    held_out = groups_digest(valid_set["group"])  # before any subsample: what `evaluate --fold` re-splits
     if config.max_eval_examples and len(valid_set) > config.max_eval_examples:
         valid_set = valid_set.shuffle(seed=config.seed).select(range(config.max_eval_examples))
     for scheme in config.schemes:
@@ -947,7 +950,7 @@ def train(config: TrainConfig, *, codebook: Codebook | None = None, output: str 
                          "test": len(test_set) if test_set is not None else 0,
                          "train_groups": len(set(train_set["group"])),
                          "validation_groups": len(set(valid_set["group"])),
-                         "validation_groups_sha256": groups_digest(valid_set["group"])},
+                         "validation_groups_sha256": held_out},
                "heads_from_base": carried,
                "best_step": best_step, "steps": step, "train_seconds": round(time.time() - started, 1),
                "calibration": calibration,
